@@ -1,0 +1,152 @@
+//! The live-connection registry: who to wake when the server shuts down.
+//!
+//! A handler thread spends most of its life blocked in `read`, and no flag
+//! can reach it there. So each connection registers something that can wake
+//! it — the server stores a clone of its `TcpStream` and shuts it down;
+//! loom models store an in-memory pipe — and [`Registry::close`] hands every
+//! entry to the caller to wake.
+//!
+//! The registry is generic over what it stores, so it knows nothing about
+//! sockets. The one rule that makes it correct: registering and closing
+//! take the same lock, and registering after `close` is *refused* (the
+//! entry comes back in the `Err`), so a connection registering while
+//! shutdown runs is either woken by `close` or told at once. The buggy
+//! [`buggy::ForgetfulRegistry`] drops that check, and loom finds the
+//! connection nobody wakes.
+
+use crate::sync::{Arc, Backend, Lock, Std};
+use std::collections::HashMap;
+
+pub mod buggy;
+
+/// The registry operations, so models run against the buggy variant too.
+pub trait Registry<T: Send>: Send + Sync + 'static {
+    /// Adds `entry` under `id`, or gives it back if the registry is closed.
+    fn insert(&self, id: u64, entry: T) -> Result<(), T>;
+    /// Removes and returns the entry under `id`, if still there.
+    fn remove(&self, id: u64) -> Option<T>;
+    /// Closes the registry and takes every entry, for the caller to wake
+    /// outside the lock. Later inserts are refused. Idempotent.
+    fn close(&self) -> Vec<(u64, T)>;
+    /// Entries registered now.
+    fn len(&self) -> usize;
+    /// Whether nothing is registered.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registers `entry`; the returned guard removes it again on drop.
+    fn register(self: &Arc<Self>, id: u64, entry: T) -> Result<Registration<T, Self>, T>
+    where
+        Self: Sized,
+    {
+        self.insert(id, entry)?;
+        Ok(Registration {
+            id,
+            registry: self.clone(),
+            _entry: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A registered connection; dropping it deregisters.
+#[must_use = "dropping the registration removes the entry at once"]
+#[derive(Debug)]
+pub struct Registration<T: Send, R: Registry<T> + ?Sized = Live<T>> {
+    id: u64,
+    registry: Arc<R>,
+    _entry: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Send, R: Registry<T> + ?Sized> Drop for Registration<T, R> {
+    fn drop(&mut self) {
+        // Dropped outside the lock: the entry (a socket clone) closes here.
+        drop(self.registry.remove(self.id));
+    }
+}
+
+// ANCHOR: registry
+/// The sound registry of live connections.
+pub struct Live<T: Send, B: Backend = Std> {
+    /// The entries and the closed flag under one lock, so `insert` cannot
+    /// slip in after `close` took everything.
+    state: B::Mutex<Entries<T>>,
+}
+
+struct Entries<T> {
+    by_id: HashMap<u64, T>,
+    closed: bool,
+}
+
+impl<T: Send, B: Backend> Live<T, B> {
+    /// An empty, open registry.
+    pub fn new() -> Self {
+        Live {
+            state: B::Mutex::new(Entries {
+                by_id: HashMap::new(),
+                closed: false,
+            }),
+        }
+    }
+}
+
+impl<T: Send + 'static, B: Backend> Registry<T> for Live<T, B> {
+    fn insert(&self, id: u64, entry: T) -> Result<(), T> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(entry);
+        }
+        state.by_id.insert(id, entry);
+        Ok(())
+    }
+
+    fn remove(&self, id: u64) -> Option<T> {
+        self.state.lock().by_id.remove(&id)
+    }
+
+    fn close(&self) -> Vec<(u64, T)> {
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.by_id.drain().collect()
+    }
+
+    fn len(&self) -> usize {
+        self.state.lock().by_id.len()
+    }
+}
+// ANCHOR_END: registry
+
+impl<T: Send, B: Backend> Default for Live<T, B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send, B: Backend> std::fmt::Debug for Live<T, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock();
+        f.debug_struct("Live")
+            .field("entries", &state.by_id.len())
+            .field("closed", &state.closed)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_takes_everything_and_refuses_later_inserts() {
+        let registry = Arc::new(Live::<&str, Std>::new());
+        let a = registry.register(1, "a").unwrap();
+        let _b = registry.register(2, "b").unwrap();
+        drop(a);
+        assert_eq!(registry.len(), 1);
+        let mut woken = registry.close();
+        woken.sort();
+        assert_eq!(woken, vec![(2, "b")]);
+        assert_eq!(registry.register(3, "c").err(), Some("c"));
+        assert!(registry.is_empty());
+    }
+}
