@@ -37,6 +37,9 @@ pub mod echo;
 pub mod framing;
 pub mod greet;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
