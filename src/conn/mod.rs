@@ -41,6 +41,7 @@ pub mod greet;
 mod tests;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use clock::later;
@@ -93,7 +94,7 @@ impl ConnConfig {
 pub const ECHO_READ_LEN: usize = 8 * 1024;
 
 /// Something the shell must do, in the order [`Conn::poll_action`] returns them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// Write these bytes, with a single write: exactly one reply line or one error line.
     Send(Vec<u8>),
@@ -107,7 +108,7 @@ pub enum Action {
 }
 
 /// What a connection tells the log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Report {
     /// The greet message as received, after stripping; render it with [`printable`].
     Greeting(Vec<u8>),
@@ -121,6 +122,32 @@ pub enum Report {
     IdleTimeout,
     /// The server is shutting down and this connection was waiting for input.
     ShuttingDown,
+}
+
+// `Debug` by hand so that bytes print as text (`Send(b"error: idle timeout\n")`), not as a list
+// of numbers: failing tests and debug logs stay readable.
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Send(bytes) => write!(f, "Send(b\"{}\")", bytes.escape_ascii()),
+            Action::ShutdownWrite => f.write_str("ShutdownWrite"),
+            Action::Close => f.write_str("Close"),
+            Action::Report(report) => write!(f, "Report({report:?})"),
+        }
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Report::Greeting(bytes) => write!(f, "Greeting(b\"{}\")", bytes.escape_ascii()),
+            Report::Line { len } => write!(f, "Line {{ len: {len} }}"),
+            Report::LineTooLong => f.write_str("LineTooLong"),
+            Report::InvalidUtf8 => f.write_str("InvalidUtf8"),
+            Report::IdleTimeout => f.write_str("IdleTimeout"),
+            Report::ShuttingDown => f.write_str("ShuttingDown"),
+        }
+    }
 }
 
 /// Where a connection is in its life.

@@ -90,3 +90,18 @@ fn send(text: &str) -> Action {
 fn refused(report: Report, line: &str) -> Vec<Action> {
     vec![Action::Report(report), send(line), Action::ShutdownWrite]
 }
+
+#[test]
+fn actions_print_their_bytes_as_text() {
+    let shown = format!(
+        "{:?}",
+        refused(Report::IdleTimeout, "error: idle timeout\n")
+    );
+    assert_eq!(
+        shown,
+        r#"[Report(IdleTimeout), Send(b"error: idle timeout\n"), ShutdownWrite]"#
+    );
+    let greeting = Action::Report(Report::Greeting(b"hi\xff".to_vec()));
+    assert_eq!(format!("{greeting:?}"), r#"Report(Greeting(b"hi\xff"))"#);
+    assert_eq!(format!("{:?}", Report::Line { len: 3 }), "Line { len: 3 }");
+}
