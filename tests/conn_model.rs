@@ -1,11 +1,11 @@
 //! A model test of one connection: random event sequences against a reference model.
 //!
-//! `proptest-state-machine` generates sequences of events — the client writes some bytes, the
-//! server reads some of them (in random splits, cutting lines anywhere), time passes, the client
-//! closes, the server shuts down — and applies each one both to a tiny reference model of
-//! PROTOCOL.md and to the real [`Conn`]. After every step the actions `Conn` produced must equal
-//! the ones the model expects, and a few invariants must hold whatever the model says: no write
-//! after `ShutdownWrite`, nothing after `Close`, no line answered twice, a bounded line buffer.
+//! `proptest-state-machine` generates sequences of events — bytes arrive (read in random splits
+//! that cut lines anywhere), time passes, the client closes, the server shuts down — and applies
+//! each one both to a tiny reference model of PROTOCOL.md and to the real [`Conn`]. After every
+//! step the actions `Conn` produced must equal the ones the model expects, and a few invariants
+//! must hold whatever the model says: no write after `ShutdownWrite`, nothing after `Close`, no
+//! line answered twice, a bounded line buffer.
 //!
 //! The model is written independently of the implementation on purpose: it looks at the stream
 //! one byte at a time, where the real framer searches each read for `\n` and copies whole slices;
@@ -38,15 +38,19 @@ impl fmt::Debug for Bytes {
 }
 
 /// One step of the world around a connection.
+///
+/// Every step is allowed in every state (one that cannot happen just does nothing), so shrinking
+/// may delete any step without invalidating a later one: proptest-state-machine stops shrinking a
+/// step for good once a simplification of it breaks a precondition.
 #[derive(Clone, Debug)]
 enum Step {
-    /// The client writes; the bytes wait in the socket until the server reads them.
-    Write(Bytes),
-    /// The server reads at most this many of the waiting bytes.
-    Read(usize),
-    /// The server reads all the waiting bytes at once.
-    ReadAll,
-    /// The client closes its writing side (only once the server has read everything).
+    /// The client sends `bytes`, and the server reads them `read_len` bytes at a time (the last
+    /// read may be shorter), all at the same instant. Ignored once the client has closed.
+    ///
+    /// The read size lives in the step, not in separate "read" steps, so that shrinking can make
+    /// the bytes shorter without losing the split that makes a bug show.
+    Data { read_len: usize, bytes: Bytes },
+    /// The client closes its writing side. Ignored if it already has.
     Eof,
     /// Milliseconds pass, then the shell calls `handle_timeout`.
     Tick(u64),
@@ -75,23 +79,20 @@ struct Model {
     drain_ms: u64,
     /// Milliseconds since accept.
     now_ms: u64,
-    /// Bytes the client wrote that the server has not read yet.
-    unread: Vec<u8>,
     client_closed: bool,
     phase: Phase,
     /// When the last complete line arrived (or accept): the idle timeout counts from here.
     last_line_ms: u64,
     /// The current echo line so far.
     line: Vec<u8>,
-    /// How many `\n` the client has written: no more lines than that (plus a final one) exist.
-    newlines_written: usize,
-    /// What the latest step handed to `Conn::handle_data`, and what it must answer.
-    delivered: Vec<u8>,
+    /// How many `\n` the client has sent: no more lines than that (plus a final one) exist.
+    newlines_sent: usize,
+    /// What the latest step must make `Conn` do.
     expected: Vec<Action>,
 }
 
 impl fmt::Debug for Model {
-    // Only the settings: the rest is empty at the start, which is where proptest prints it.
+    // Only the settings: proptest prints the initial state, where the rest is empty anyway.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Model")
             .field("mode", &self.mode)
@@ -110,13 +111,11 @@ impl Model {
             idle_ms,
             drain_ms,
             now_ms: 0,
-            unread: Vec::new(),
             client_closed: false,
             phase: Phase::Open,
             last_line_ms: 0,
             line: Vec::new(),
-            newlines_written: 0,
-            delivered: Vec::new(),
+            newlines_sent: 0,
             expected: Vec::new(),
         }
     }
@@ -141,7 +140,9 @@ impl Model {
         }
     }
 
+    /// One read's worth of bytes.
     fn receive(&mut self, bytes: &[u8]) {
+        self.check_deadline();
         if self.phase != Phase::Open {
             return; // draining or closed: input is thrown away
         }
@@ -154,8 +155,8 @@ impl Model {
             } else {
                 first
             };
-            self.expected
-                .push(Action::Report(Report::Greeting(message.to_vec())));
+            let report = Report::Greeting(message.to_vec());
+            self.expected.push(Action::Report(report));
             let hello = format!("Hello Client {CLIENT_ID}, server received your message!");
             self.expected.push(Action::Send(hello.into_bytes()));
             self.stop_writing();
@@ -183,8 +184,8 @@ impl Model {
     fn answer(&mut self, line: &[u8]) {
         match std::str::from_utf8(line) {
             Ok(text) => {
-                self.expected
-                    .push(Action::Report(Report::Line { len: line.len() }));
+                let report = Report::Line { len: line.len() };
+                self.expected.push(Action::Report(report));
                 let reply = format!("[{}] Server got '{}'\n", self.timestamp(), text.trim());
                 self.expected.push(Action::Send(reply.into_bytes()));
             }
@@ -213,6 +214,7 @@ impl Model {
     }
 
     fn eof(&mut self) {
+        self.check_deadline();
         match self.phase {
             Phase::Open => {
                 if self.mode == Mode::Echo && !self.line.is_empty() {
@@ -223,6 +225,13 @@ impl Model {
             }
             Phase::Draining { .. } => self.close(),
             Phase::Closed => {}
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.check_deadline();
+        if self.phase == Phase::Open {
+            self.hang_up(Report::ShuttingDown, "error: server shutting down\n".into());
         }
     }
 
@@ -247,8 +256,8 @@ impl Model {
     }
 }
 
-/// Bytes a client might write: a few pieces, each a line body of some kind with or without an end.
-fn written(mode: Mode, max_line: usize) -> impl Strategy<Value = Bytes> {
+/// Bytes a client might send: a few pieces, each a line body of some kind with or without an end.
+fn sent_bytes(mode: Mode, max_line: usize) -> impl Strategy<Value = Bytes> {
     let invalid = prop::sample::select(vec![&b"\xff"[..], b"\xc3", b"\xe6\x97", b"\x80"]);
     let mut bodies: Vec<(u32, BoxedStrategy<Vec<u8>>)> = vec![
         (6, "[a-z ]{0,6}".prop_map(String::into_bytes).boxed()),
@@ -266,7 +275,7 @@ fn written(mode: Mode, max_line: usize) -> impl Strategy<Value = Bytes> {
                 .prop_map(|(text, bad)| [text.as_bytes(), bad].concat())
                 .boxed(),
         ),
-        // Exactly at the limit: allowed with `\n`, one too many with `\r\n`.
+        // Exactly at the limit: allowed with `\n`, one byte too many with `\r\n`.
         (1, Just(vec![b'n'; max_line]).boxed()),
         (1, Just(vec![b'r'; max_line.saturating_sub(1)]).boxed()),
         (
@@ -280,15 +289,12 @@ fn written(mode: Mode, max_line: usize) -> impl Strategy<Value = Bytes> {
         // Longer than the greeting's 1024-byte read.
         bodies.push((1, (1000..1100usize).prop_map(|n| vec![b'g'; n]).boxed()));
     }
-    let body = Union::new_weighted(bodies);
     let ending = prop_oneof![Just(&b"\n"[..]), Just(&b""[..]), Just(&b"\r\n"[..])];
-    prop::collection::vec((body, ending), 1..4).prop_map(|pieces| {
-        Bytes(
-            pieces
-                .into_iter()
-                .flat_map(|(body, end)| [body, end.to_vec()].concat())
-                .collect(),
-        )
+    prop::collection::vec((Union::new_weighted(bodies), ending), 1..4).prop_map(|pieces| {
+        let bytes = pieces
+            .into_iter()
+            .flat_map(|(body, end)| [&body[..], end].concat());
+        Bytes(bytes.collect())
     })
 }
 
@@ -307,7 +313,7 @@ impl ReferenceStateMachine for ConnModel {
             .boxed()
     }
 
-    /// Only steps that make sense now, so generation never has to throw any away.
+    /// Steps that make a difference now (the others are harmless, but a waste of a run).
     fn transitions(m: &Model) -> BoxedStrategy<Step> {
         let to_deadline = m.deadline_ms().map_or(0, |d| d.saturating_sub(m.now_ms));
         // Mostly short waits, sometimes straight to (or just short of) the next deadline.
@@ -317,67 +323,39 @@ impl ReferenceStateMachine for ConnModel {
             1 => Just(Step::Tick(to_deadline)),
             1 => (0..=to_deadline + 5).prop_map(Step::Tick),
         ];
+        // Small reads cut lines anywhere; a big one (more than greet's 1024) takes it all at once.
+        let read_len = prop_oneof![3 => 1..=8usize, 1 => Just(2048usize)];
+        let data = (read_len, sent_bytes(m.mode, m.max_line))
+            .prop_map(|(read_len, bytes)| Step::Data { read_len, bytes });
         // Weights out of about 100 per step: shutdown and EOF are rare because they end the run.
         let mut steps: Vec<(u32, BoxedStrategy<Step>)> =
             vec![(20, tick.boxed()), (2, Just(Step::Shutdown).boxed())];
         if !m.client_closed {
-            steps.push((
-                30,
-                written(m.mode, m.max_line).prop_map(Step::Write).boxed(),
-            ));
-        }
-        if !m.unread.is_empty() {
-            steps.push((40, (1..=12usize).prop_map(Step::Read).boxed()));
-            steps.push((10, Just(Step::ReadAll).boxed()));
-        } else if !m.client_closed {
+            steps.push((70, data.boxed()));
             steps.push((4, Just(Step::Eof).boxed()));
         }
         Union::new_weighted(steps).boxed()
     }
 
-    /// Also consulted while shrinking, when earlier steps may have been removed.
-    fn preconditions(m: &Model, step: &Step) -> bool {
-        match step {
-            Step::Write(_) => !m.client_closed,
-            Step::Read(_) | Step::ReadAll => !m.unread.is_empty(),
-            Step::Eof => !m.client_closed && m.unread.is_empty(),
-            Step::Tick(_) | Step::Shutdown => true,
-        }
-    }
-
     fn apply(mut m: Model, step: &Step) -> Model {
-        m.delivered.clear();
         m.expected.clear();
         match step {
-            Step::Write(bytes) => {
-                m.newlines_written += bytes.0.iter().filter(|&&b| b == b'\n').count();
-                m.unread.extend_from_slice(&bytes.0);
-            }
-            Step::Read(_) | Step::ReadAll => {
-                let n = match step {
-                    Step::Read(n) => (*n).min(m.unread.len()),
-                    _ => m.unread.len(),
-                };
-                m.delivered = m.unread.drain(..n).collect();
-                m.check_deadline();
-                let delivered = m.delivered.clone();
-                m.receive(&delivered);
+            Step::Data { .. } | Step::Eof if m.client_closed => {}
+            Step::Data { read_len, bytes } => {
+                m.newlines_sent += bytes.0.iter().filter(|&&b| b == b'\n').count();
+                for read in bytes.0.chunks((*read_len).max(1)) {
+                    m.receive(read);
+                }
             }
             Step::Eof => {
                 m.client_closed = true;
-                m.check_deadline();
                 m.eof();
             }
             Step::Tick(ms) => {
                 m.now_ms += ms;
                 m.check_deadline();
             }
-            Step::Shutdown => {
-                m.check_deadline();
-                if m.phase == Phase::Open {
-                    m.hang_up(Report::ShuttingDown, "error: server shutting down\n".into());
-                }
-            }
+            Step::Shutdown => m.shutdown(),
         }
         m
     }
@@ -388,6 +366,7 @@ struct Driven {
     conn: Conn,
     clock: ManualClock,
     accepted: Instant,
+    client_closed: bool,
     write_shut: bool,
     closed: bool,
     /// Lines answered so far, with a reply or an error line.
@@ -411,6 +390,7 @@ impl StateMachineTest for Driven {
             conn: Conn::new(&config, CLIENT_ID, accepted),
             clock,
             accepted,
+            client_closed: false,
             write_shut: false,
             closed: false,
             answered: 0,
@@ -420,9 +400,17 @@ impl StateMachineTest for Driven {
     fn apply(mut d: Self, m: &Model, step: Step) -> Self {
         let now = d.clock.now();
         match step {
-            Step::Write(_) => {} // still in the socket: the connection sees nothing yet
-            Step::Read(_) | Step::ReadAll => d.conn.handle_data(&m.delivered, now),
-            Step::Eof => d.conn.handle_eof(now),
+            // A client that has closed cannot send or close again.
+            Step::Data { .. } | Step::Eof if d.client_closed => {}
+            Step::Data { read_len, bytes } => {
+                for read in bytes.0.chunks(read_len.max(1)) {
+                    d.conn.handle_data(read, now);
+                }
+            }
+            Step::Eof => {
+                d.client_closed = true;
+                d.conn.handle_eof(now);
+            }
             Step::Tick(ms) => {
                 d.clock.advance(Duration::from_millis(ms));
                 d.conn.handle_timeout(d.clock.now());
@@ -454,16 +442,20 @@ impl StateMachineTest for Driven {
             },
             Phase::Closed => State::Closed,
         };
-        assert_eq!(d.conn.state(), state);
-        assert_eq!(d.conn.poll_timeout(), m.deadline_ms().map(at));
-        assert_eq!(d.conn.is_closed(), d.closed);
-        assert_eq!(d.conn.wants_read(), !d.closed);
+        assert_eq!(d.conn.state(), state, "state differs from the model's");
+        let deadline = m.deadline_ms().map(at);
+        assert_eq!(d.conn.poll_timeout(), deadline, "poll_timeout differs");
+        assert_eq!(d.conn.is_closed(), d.closed, "is_closed without Close");
+        assert_eq!(d.conn.wants_read(), !d.closed, "wants_read wrong");
         // Memory stays bounded however the bytes arrive.
-        assert!(d.conn.buffered() <= m.max_line + 1);
-        assert_eq!(d.conn.buffered(), m.line.len());
-        // No line answered twice: never more answers than lines the client has written.
-        let final_line = usize::from(m.client_closed);
-        assert!(d.answered <= m.newlines_written + final_line);
+        let buffered = d.conn.buffered();
+        assert!(buffered <= m.max_line + 1, "{buffered} bytes buffered");
+        let partial = m.line.len();
+        assert_eq!(buffered, partial, "buffered differs from the model's line");
+        // No line answered twice: never more answers than lines the client has sent.
+        let lines = m.newlines_sent + usize::from(m.client_closed);
+        let answered = d.answered;
+        assert!(answered <= lines, "{answered} answers to {lines} lines");
     }
 }
 
