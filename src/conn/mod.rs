@@ -61,6 +61,7 @@ pub enum Mode {
 /// The limits of one connection; the server copies them from its command line.
 #[derive(Clone, Debug)]
 pub struct ConnConfig {
+    /// Which protocol to speak.
     pub mode: Mode,
     /// Longest echo line, in bytes before the `\n` (a `\r` included).
     pub max_line: usize,
@@ -112,7 +113,8 @@ pub enum Action {
 pub enum Report {
     /// The greet message as received, after stripping; render it with [`printable`].
     Greeting(Vec<u8>),
-    /// One echo line answered; `len` is its length in bytes without the `\n` or `\r\n`.
+    /// One echo line answered; `len` is its length in bytes without the `\n` or `\r\n` (a final
+    /// line answered at EOF has no ending, so all its bytes count).
     Line { len: usize },
     /// An echo line went over `max_line`; the connection is being closed.
     LineTooLong,
@@ -163,7 +165,7 @@ pub enum State {
     Closed,
 }
 
-/// The error lines, each sent with one write.
+// The error lines, each sent with one write.
 const IDLE_TIMEOUT_LINE: &str = "error: idle timeout\n";
 const SHUTTING_DOWN_LINE: &str = "error: server shutting down\n";
 const NOT_UTF8_LINE: &str = "error: message is not valid UTF-8\n";
