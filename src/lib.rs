@@ -1,6 +1,7 @@
 //! many-clients
-pub mod sync;
+pub mod conn;
 pub mod counter;
 pub mod limit;
-pub mod shutdown;
 pub mod registry;
+pub mod shutdown;
+pub mod sync;

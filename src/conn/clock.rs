@@ -1,0 +1,142 @@
+//! Time, passed in rather than looked up.
+//!
+//! A connection needs two kinds of time. Deadlines (idle timeout, drain timeout) need a clock that
+//! never jumps, so they use [`Instant`]. The echo reply shows the local date and time, which only a
+//! wall clock knows, so it uses a [`chrono::NaiveDateTime`]. [`Now`] carries both, read at the same
+//! moment.
+//!
+//! [`Conn`](super::Conn) never reads a clock itself: every `handle_*` method takes a [`Now`]. That
+//! is what makes the connection a plain value that tests can drive through an hour of timeouts in a
+//! microsecond, and that loom and proptest can replay exactly. The I/O shell reads a [`Clock`] (in
+//! production the [`SystemClock`]) and hands the result in; tests use a [`ManualClock`] instead.
+
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+
+/// One moment, as both clocks saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// For deadlines: monotonic, so a clock change cannot fire or postpone a timeout.
+    pub instant: Instant,
+    /// For the echo timestamp: local time without a zone, like Python's `datetime.now()`.
+    pub wall: NaiveDateTime,
+}
+
+/// Where the I/O shell gets [`Now`] from.
+///
+/// `Send + Sync + 'static` so one clock can be shared by every connection thread behind an `Arc`.
+pub trait Clock: Send + Sync + 'static {
+    /// The current moment.
+    fn now(&self) -> Now;
+}
+
+/// The real clocks: [`Instant::now`] and the local time (which honours `TZ`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Now {
+        Now {
+            instant: Instant::now(),
+            wall: chrono::Local::now().naive_local(),
+        }
+    }
+}
+
+/// A clock for tests: a plain value that moves only when you call [`ManualClock::advance`].
+///
+/// It deliberately does not implement [`Clock`]: advancing needs `&mut self`, and a clock shared
+/// between threads would need a lock, which a pure state-machine test has no use for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ManualClock {
+    now: Now,
+}
+
+impl ManualClock {
+    /// The wall time a [`ManualClock::new`] starts at, so tests can write expected timestamps.
+    pub fn start_wall() -> NaiveDateTime {
+        // A fixed date, so expected replies can be written out literally in tests.
+        NaiveDate::from_ymd_opt(2026, 11, 21)
+            .and_then(|day| day.and_hms_micro_opt(22, 33, 51, 123_456))
+            .unwrap_or_default()
+    }
+
+    /// A clock at [`ManualClock::start_wall`]. The instant is the real one at creation: an
+    /// [`Instant`] cannot be made any other way, and only differences between instants matter.
+    pub fn new() -> Self {
+        Self::starting_at(Self::start_wall())
+    }
+
+    /// A clock whose wall time starts at `wall`.
+    pub fn starting_at(wall: NaiveDateTime) -> Self {
+        ManualClock {
+            now: Now {
+                instant: Instant::now(),
+                wall,
+            },
+        }
+    }
+
+    /// The current moment; the same until the next [`ManualClock::advance`].
+    pub fn now(&self) -> Now {
+        self.now
+    }
+
+    /// Moves both clocks forward by `by`. Saturates instead of panicking on absurd durations.
+    pub fn advance(&mut self, by: Duration) {
+        self.now.instant = later(self.now.instant, by);
+        if let Some(wall) = TimeDelta::from_std(by)
+            .ok()
+            .and_then(|delta| self.now.wall.checked_add_signed(delta))
+        {
+            self.now.wall = wall;
+        }
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `from + by`, for deadlines. [`Instant`] panics on overflow and has no maximum, so an absurd
+/// timeout (say `Duration::MAX` from a careless config) is capped at about a century instead.
+pub(crate) fn later(from: Instant, by: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    from.checked_add(by)
+        .or_else(|| from.checked_add(CENTURY))
+        .unwrap_or(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_both_clocks_together() {
+        let mut clock = ManualClock::new();
+        let start = clock.now();
+        clock.advance(Duration::from_millis(1500));
+        let now = clock.now();
+        assert_eq!(now.instant - start.instant, Duration::from_millis(1500));
+        assert_eq!(now.wall - start.wall, TimeDelta::milliseconds(1500));
+    }
+
+    #[test]
+    fn absurd_durations_do_not_panic() {
+        let mut clock = ManualClock::new();
+        let start = clock.now().instant;
+        clock.advance(Duration::MAX);
+        assert!(clock.now().instant > start);
+        assert!(later(start, Duration::MAX) > start);
+    }
+
+    #[test]
+    fn system_clock_is_monotonic() {
+        let a = SystemClock.now();
+        let b = SystemClock.now();
+        assert!(b.instant >= a.instant);
+    }
+}
