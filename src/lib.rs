@@ -3,5 +3,6 @@ pub mod conn;
 pub mod counter;
 pub mod limit;
 pub mod registry;
+pub mod server;
 pub mod shutdown;
 pub mod sync;

@@ -124,6 +124,8 @@ pub enum Report {
     IdleTimeout,
     /// The server is shutting down and this connection was waiting for input.
     ShuttingDown,
+    /// The connection limit was reached; this connection is refused (see [`Conn::busy`]).
+    Busy,
 }
 
 // `Debug` by hand so that bytes print as text (`Send(b"error: idle timeout\n")`), not as a list
@@ -148,6 +150,7 @@ impl fmt::Debug for Report {
             Report::InvalidUtf8 => f.write_str("InvalidUtf8"),
             Report::IdleTimeout => f.write_str("IdleTimeout"),
             Report::ShuttingDown => f.write_str("ShuttingDown"),
+            Report::Busy => f.write_str("Busy"),
         }
     }
 }
@@ -169,6 +172,7 @@ pub enum State {
 const IDLE_TIMEOUT_LINE: &str = "error: idle timeout\n";
 const SHUTTING_DOWN_LINE: &str = "error: server shutting down\n";
 const NOT_UTF8_LINE: &str = "error: message is not valid UTF-8\n";
+const BUSY_LINE: &str = "error: server busy, try again later\n";
 
 /// One connection's protocol state. See the [module docs](self) for the picture.
 ///
@@ -203,6 +207,18 @@ impl Conn {
             lines: LineFramer::new(config.max_line),
             actions: VecDeque::new(),
         }
+    }
+
+    /// A connection refused at `now` because the server is at its connection limit: it sends
+    /// the busy line, then drains and closes like any other, so the reply survives. It has no
+    /// client id (refused clients take none); [`Conn::id`] returns 0.
+    pub fn busy(config: &ConnConfig, now: Instant) -> Conn {
+        let mut conn = Conn::new(config, 0, now);
+        conn.actions.push_back(Action::Report(Report::Busy));
+        conn.actions
+            .push_back(Action::Send(BUSY_LINE.as_bytes().to_vec()));
+        conn.stop_writing_at(now);
+        conn
     }
 
     /// The client id given at creation.
@@ -375,10 +391,14 @@ impl Conn {
 
     /// After the last `Send`: shut down writing and start draining.
     fn stop_writing(&mut self, now: Now) {
+        self.stop_writing_at(now.instant);
+    }
+
+    fn stop_writing_at(&mut self, now: Instant) {
         self.lines.clear();
         self.actions.push_back(Action::ShutdownWrite);
         self.state = State::Draining {
-            until: later(now.instant, self.config.drain_timeout),
+            until: later(now, self.config.drain_timeout),
         };
     }
 

@@ -98,7 +98,11 @@ pub trait Backend: Sized + Send + Sync + 'static {
     type JoinHandle<T: Send + 'static>: JoinHandle<T>;
 
     /// Spawns a named thread with an optional stack size.
-    fn spawn<F, T>(name: String, stack_size: Option<usize>, f: F) -> io::Result<Self::JoinHandle<T>>
+    fn spawn<F, T>(
+        name: String,
+        stack_size: Option<usize>,
+        f: F,
+    ) -> io::Result<Self::JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static;
@@ -182,6 +186,8 @@ pub trait AtomicBool: Send + Sync {
 pub trait JoinHandle<T>: Send {
     /// Waits for the thread; `Err` carries its panic.
     fn join(self) -> ::std::thread::Result<T>;
+    /// Whether the thread has finished (so joining would not block).
+    fn is_finished(&self) -> bool;
 }
 
 /// Implements the atomic traits for one backend's atomic types by

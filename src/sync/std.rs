@@ -104,5 +104,8 @@ impl<T: Send + 'static> JoinHandle<T> for thread::JoinHandle<T> {
     fn join(self) -> thread::Result<T> {
         thread::JoinHandle::join(self)
     }
-}
 
+    fn is_finished(&self) -> bool {
+        thread::JoinHandle::is_finished(self)
+    }
+}

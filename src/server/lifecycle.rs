@@ -1,0 +1,352 @@
+//! A connection's life, from `accept` to the last join — the part of the
+//! server that touches shared state, written once and generic over the
+//! backend (`B`), the network (`L`) and the clock (`C`). The TCP server is
+//! this code with `Std`, `TcpListener` and the system clock; the loom model
+//! in `tests/loom_lifecycle.rs` is this code with `Loom`, in-memory pipes
+//! and a fixed clock.
+//!
+//! ```text
+//! accept ─▶ shutting down? ─yes─▶ drop (the backlog is not served)
+//!             │ no
+//!             ▼
+//!          limit permit? ─no─▶ busy line, drain, close (no id, counted refused)
+//!             │ yes
+//!             ▼
+//!          live in the drain ─▶ client id ─▶ thread `client-{id}` (or the pool's queue)
+//!                                              │
+//!                        register waker ─▶ serve (driver) ─▶ deregister
+//!                                              │
+//!                     drop guards: client (served), live (drain), permit (limit)
+//! ```
+
+use super::driver::{self, Context, Ending};
+use super::observe::{Event, Observer};
+use super::pool::WorkQueue;
+use super::transport::{Listener, Stream, Wake};
+use crate::conn::{Clock, Conn, ConnConfig, Mode};
+use crate::counter::{ClientGuard, Counter};
+use crate::limit::{Limit, Limiter, Permit};
+use crate::registry::{self, Registry};
+use crate::shutdown::{Drain, Live, Shutdown};
+use crate::sync::{Arc, AtomicU64, Backend, JoinHandle, Ordering};
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything the threads of one server share. Each field is an `Arc` (or
+/// inside one) because threads come and go in any order; the last one out
+/// frees it.
+pub struct Shared<B: Backend, W: Wake> {
+    /// Protocol settings every connection copies.
+    pub conn: ConnConfig,
+    /// Ids and active/peak/served counts; chosen at run time
+    /// ([`CounterKind`](crate::counter::CounterKind)), shared by every
+    /// connection's [`ClientGuard`].
+    pub counter: Arc<dyn Counter>,
+    /// `--max-connections`: each accepted connection holds a permit until
+    /// its thread ends; at the limit the accept loop answers busy.
+    pub limit: Arc<Limit<B>>,
+    /// The shutdown flag and the drain; each accepted connection holds a
+    /// [`Live`] guard until its thread ends.
+    pub shutdown: Arc<Shutdown<B>>,
+    /// Wakers of connections blocked in `read`, so shutdown can reach them.
+    /// Entries are removed by the connection's `Registration` guard.
+    pub registry: Arc<registry::Live<W, B>>,
+    /// Busy answers sent. Only the accept loop writes it; `Relaxed` because
+    /// it is read after `join`, which orders everything before it.
+    pub refused: B::AtomicU64,
+    /// Stack size of connection threads.
+    pub stack_size: Option<usize>,
+    /// Event hook (the demo's timeline, tests).
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// A connection that passed the limit and the shutdown check and has an id:
+/// what a connection thread (or pool worker) needs to serve it. Dropping it
+/// anywhere — served, failed to spawn, panicked — releases all three guards.
+pub struct Admitted<S: Send, B: Backend> {
+    stream: S,
+    peer: SocketAddr,
+    conn: Conn,
+    // Field order is drop order: counted served before the drain sees it go.
+    client: ClientGuard,
+    _live: Live<Shutdown<B>>,
+    _permit: Permit<Limit<B>>,
+}
+
+/// Where admitted connections go.
+pub enum Dispatch<S: Send, B: Backend> {
+    /// A new thread per connection, named `client-{id}`.
+    ThreadPerConnection,
+    /// Into the queue a fixed set of worker threads serves.
+    Pool(Arc<WorkQueue<Admitted<S, B>, B>>),
+}
+
+impl<B: Backend, W: Wake> Shared<B, W> {
+    fn shutting_down(&self) -> bool {
+        self.shutdown.is_shutting_down()
+    }
+
+    fn observe(&self, event: Event) {
+        if let Some(o) = &self.observer {
+            o.event(&event);
+        }
+    }
+}
+
+/// The accept loop. Returns the handles of every thread it started that may
+/// still be running, for the caller to join after the drain.
+pub fn accept_loop<B, L, C>(
+    listener: L,
+    shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
+    clock: Arc<C>,
+    dispatch: Dispatch<L::Stream, B>,
+) -> Vec<B::JoinHandle<()>>
+where
+    B: Backend,
+    L: Listener,
+    C: Clock,
+{
+    let mut threads = Vec::new();
+    let mut errors = AcceptErrors::default();
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => {
+                errors.recovered();
+                accepted
+            }
+            Err(e) => {
+                if shared.shutting_down() {
+                    break;
+                }
+                errors.back_off(e, &*shared.shutdown);
+                continue;
+            }
+        };
+        if shared.shutting_down() {
+            break; // the unblocker's connection, or the backlog: not served
+        }
+        if let Some(thread) = admit(stream, peer, &shared, &clock, &dispatch) {
+            threads.push(thread);
+        }
+        // Forget threads that have finished, so a long-running server does
+        // not keep a handle per connection it ever served.
+        if threads.len() >= 64 && threads.len().is_power_of_two() {
+            threads.retain(|t: &B::JoinHandle<()>| !t.is_finished());
+        }
+    }
+    threads
+}
+
+/// Admits one accepted connection: busy answer, or guards, id and a thread.
+fn admit<B, S, C>(
+    stream: S,
+    peer: SocketAddr,
+    shared: &Arc<Shared<B, S::Waker>>,
+    clock: &Arc<C>,
+    dispatch: &Dispatch<S, B>,
+) -> Option<B::JoinHandle<()>>
+where
+    B: Backend,
+    S: Stream,
+    C: Clock,
+{
+    let now = clock.now();
+    let Some(permit) = shared.limit.try_acquire() else {
+        shared.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("connection limit reached: refusing {peer}");
+        shared.observe(Event::Refused { peer });
+        let conn = Conn::busy(&shared.conn, now.instant);
+        return spawn(shared, clock, "busy".to_string(), move |shared, clock| {
+            finish(stream, conn, &shared, &*clock);
+        });
+    };
+    let live = shared.shutdown.try_enter()?; // shutdown began since accept
+    let client = ClientGuard::new(shared.counter.clone());
+    let id = client.id();
+    match shared.conn.mode {
+        Mode::Greet => tracing::info!("Client {id} connected from {peer}"),
+        Mode::Echo => tracing::info!("[+] Connected: {peer}"),
+    }
+    shared.observe(Event::Connected { id, peer });
+    let admitted = Admitted {
+        stream,
+        peer,
+        conn: Conn::new(&shared.conn, id, now.instant),
+        client,
+        _live: live,
+        _permit: permit,
+    };
+    match dispatch {
+        Dispatch::ThreadPerConnection => spawn(
+            shared,
+            clock,
+            format!("client-{id}"),
+            move |shared, clock| {
+                serve(admitted, &shared, &*clock);
+            },
+        ),
+        Dispatch::Pool(queue) => {
+            if let Err(refused) = queue.push(admitted) {
+                // Only after the pool closed, which happens after this loop ends.
+                drop(refused);
+            }
+            None
+        }
+    }
+}
+
+/// Spawns a named thread with the server's stack size; a failure (out of
+/// threads or memory) is logged and the closure's captures are dropped,
+/// which releases any guards they hold.
+fn spawn<B, W, C>(
+    shared: &Arc<Shared<B, W>>,
+    clock: &Arc<C>,
+    name: String,
+    work: impl FnOnce(Arc<Shared<B, W>>, Arc<C>) + Send + 'static,
+) -> Option<B::JoinHandle<()>>
+where
+    B: Backend,
+    W: Wake,
+    C: Clock,
+{
+    let (shared, clock) = (shared.clone(), clock.clone());
+    match B::spawn(name, shared.stack_size, move || work(shared, clock)) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::error!("cannot start a connection thread: {e}");
+            None
+        }
+    }
+}
+
+/// Serves one admitted connection to the end, on the current thread.
+pub fn serve<B, S, C>(admitted: Admitted<S, B>, shared: &Shared<B, S::Waker>, clock: &C)
+where
+    B: Backend,
+    S: Stream,
+    C: Clock + ?Sized,
+{
+    let Admitted {
+        mut stream,
+        peer,
+        mut conn,
+        client,
+        _live: live,
+        _permit: permit,
+    } = admitted;
+    let id = client.id();
+    // Register a waker so shutdown can reach us in `read`. Refused means
+    // shutdown already took the list: we tell ourselves instead.
+    let registration = match stream.waker() {
+        Ok(waker) => match shared.registry.register(id, waker) {
+            Ok(registration) => Some(registration),
+            Err(_) => {
+                conn.handle_shutdown(clock.now());
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("client {id}: cannot watch for shutdown: {e}");
+            None
+        }
+    };
+    let ending = run(&mut stream, &mut conn, shared, clock);
+    drop(registration);
+    match shared.conn.mode {
+        Mode::Greet => tracing::info!("Client {id} disconnected."),
+        Mode::Echo => tracing::info!("[-] Disconnected: {peer}"),
+    }
+    if ending != Ending::Closed {
+        tracing::debug!("client {id}: {ending:?}");
+    }
+    shared.observe(Event::Closed { id });
+    drop(stream);
+    // Counted served before the drain sees us go, so the summary printed
+    // after the drain is exact; the slot is freed last.
+    drop(client);
+    drop(live);
+    drop(permit);
+}
+
+/// Answers a refused connection (busy line, drain, close).
+fn finish<B, S, C>(mut stream: S, mut conn: Conn, shared: &Shared<B, S::Waker>, clock: &C)
+where
+    B: Backend,
+    S: Stream,
+    C: Clock + ?Sized,
+{
+    run(&mut stream, &mut conn, shared, clock);
+}
+
+fn run<B, S, C>(stream: &mut S, conn: &mut Conn, shared: &Shared<B, S::Waker>, clock: &C) -> Ending
+where
+    B: Backend,
+    S: Stream,
+    C: Clock + ?Sized,
+{
+    // A write that makes no progress for the idle timeout means the client
+    // stopped reading: give up on it (PROTOCOL.md, limits table).
+    if stream
+        .set_write_timeout(Some(shared.conn.idle_timeout))
+        .is_err()
+    {
+        return Ending::WriteFailed;
+    }
+    let shutting_down = || shared.shutting_down();
+    let cx = Context {
+        shutting_down: &shutting_down,
+        observer: shared.observer.as_deref(),
+    };
+    driver::drive(stream, conn, clock, &cx)
+}
+
+/// Keeps accept errors from spinning or killing the loop. Out of file
+/// descriptors (`EMFILE`/`ENFILE`) is the classic: `accept` fails at once,
+/// forever, until a connection closes. We back off (10 ms doubling to
+/// 320 ms), log once per burst, and keep going.
+#[derive(Default)]
+struct AcceptErrors {
+    in_a_row: u32,
+}
+
+impl AcceptErrors {
+    fn back_off<D: Drain>(&mut self, e: io::Error, shutdown: &D) {
+        if matches!(
+            e.kind(),
+            ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+        ) {
+            return; // the peer gave up before we accepted: nothing to wait for
+        }
+        if self.in_a_row == 0 {
+            tracing::warn!("accept failed: {e}; backing off until it recovers");
+        }
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        let pause = Duration::from_millis(10 << self.in_a_row.min(5));
+        if !shutdown.is_shutting_down() {
+            std::thread::sleep(pause);
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.in_a_row > 0 {
+            tracing::warn!("accept recovered after {} failures", self.in_a_row);
+            self.in_a_row = 0;
+        }
+    }
+}
+
+/// Tells every live connection to finish, at the start of shutdown; returns
+/// the wakers so the caller can cut whoever is still there after the grace.
+pub fn wake_all<B: Backend, W: Wake>(shared: &Shared<B, W>) -> Vec<W> {
+    let woken: Vec<W> = shared
+        .registry
+        .close()
+        .into_iter()
+        .map(|(_, w)| w)
+        .collect();
+    for waker in &woken {
+        waker.wake();
+    }
+    woken
+}

@@ -1,0 +1,230 @@
+//! The I/O shell: a `std::net` server with a thread per connection (or a
+//! worker pool), connection limit, timeouts and graceful shutdown.
+//!
+//! ```no_run
+//! use many_clients::server::{Server, ServerConfig};
+//! use many_clients::conn::Mode;
+//!
+//! let mut config = ServerConfig::new(Mode::Echo);
+//! config.addr = "127.0.0.1:0".parse().unwrap(); // port 0: any free port
+//! let server = Server::bind(config)?;
+//! println!("listening on {}", server.local_addr());
+//! let handle = server.start()?;
+//! // … later, from any thread:
+//! handle.shutdown();
+//! let summary = handle.join();
+//! println!("{} clients served", summary.served);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Everything that decides *what* to say lives in [`crate::conn`];
+//! everything shared between threads lives in the core modules. This shell
+//! moves bytes and owns threads. Files:
+//! [`transport`] (the two traits TCP and pipes implement), [`driver`] (one
+//! connection's read/write loop), [`lifecycle`] (accept → serve → release),
+//! [`running`] (start, shutdown, join), [`pool`] (the worker pool),
+//! [`pipe`] (in-memory connections for loom), [`observe`] (event hooks).
+//!
+//! The library prints nothing: per-client lines go through `tracing` at
+//! `info`, problems at `warn`. The `server` example turns them into the
+//! console lines of PROTOCOL.md.
+
+pub mod driver;
+pub mod lifecycle;
+pub mod observe;
+pub mod pipe;
+pub mod pool;
+pub mod running;
+pub mod transport;
+
+pub use observe::{Event, Observer};
+pub use running::{LiveStats, Running, Summary};
+
+use crate::conn::{ConnConfig, Mode, SystemClock};
+use crate::counter::CounterKind;
+use crate::limit::Limit;
+use crate::registry;
+use crate::shutdown::Shutdown;
+use crate::sync::{Arc, AtomicU64, Std};
+use lifecycle::Shared;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+/// Everything `server` takes on its command line, and a few knobs more.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Greet (seed 000) or echo (seed 001).
+    pub mode: Mode,
+    /// Where to listen; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// `--max-connections`: accepted connections open at once; more get the busy answer.
+    pub max_connections: usize,
+    /// `--idle-timeout`: no complete message for this long, and the connection is cut.
+    pub idle_timeout: Duration,
+    /// `--max-line`: the longest echo line, in bytes.
+    pub max_line: usize,
+    /// `--grace`: how long shutdown waits for busy connections before cutting them.
+    pub grace: Duration,
+    /// How long a closing connection keeps reading so its last reply is not reset.
+    pub drain_timeout: Duration,
+    /// `--workers N`: serve from a pool of N threads instead of a thread per connection.
+    pub workers: Option<usize>,
+    /// Stack size of connection threads. Small, because an idle connection
+    /// is mostly its stack; the handler needs little.
+    pub stack_size: usize,
+    /// Which counter implementation counts clients.
+    pub counter: CounterKind,
+    /// The listen backlog: connections the kernel queues before `accept`.
+    /// The seed's 5 is why its bursts hang; bursts need hundreds.
+    pub backlog: i32,
+    /// An event hook (the demo's timeline, tests).
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+impl ServerConfig {
+    /// Default `--max-connections`.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    /// Default `--grace`.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+    /// Default connection-thread stack size.
+    pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
+
+    /// PROTOCOL.md's defaults for `mode`, on the seed's address for it.
+    pub fn new(mode: Mode) -> Self {
+        let port = match mode {
+            Mode::Greet => 65434,
+            Mode::Echo => 5000,
+        };
+        let conn = ConnConfig::new(mode);
+        ServerConfig {
+            mode,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: conn.idle_timeout,
+            max_line: conn.max_line,
+            grace: Self::DEFAULT_GRACE,
+            drain_timeout: conn.drain_timeout,
+            workers: None,
+            stack_size: Self::DEFAULT_STACK_SIZE,
+            counter: CounterKind::default(),
+            backlog: 1024,
+            observer: None,
+        }
+    }
+
+    /// The per-connection part of the config.
+    pub fn conn_config(&self) -> ConnConfig {
+        ConnConfig {
+            mode: self.mode,
+            max_line: self.max_line,
+            idle_timeout: self.idle_timeout,
+            drain_timeout: self.drain_timeout,
+        }
+    }
+
+    /// The shared state a server with this config starts with, on backend `B`.
+    pub fn shared<B: crate::sync::Backend, W: transport::Wake>(&self) -> Shared<B, W> {
+        Shared {
+            conn: self.conn_config(),
+            counter: self.counter.build::<B>(),
+            limit: Arc::new(Limit::new(self.max_connections)),
+            shutdown: Arc::new(Shutdown::new()),
+            registry: Arc::new(registry::Live::new()),
+            refused: <B::AtomicU64 as AtomicU64>::new(0),
+            stack_size: Some(self.stack_size),
+            observer: self.observer.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("mode", &self.mode)
+            .field("addr", &self.addr)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_line", &self.max_line)
+            .field("grace", &self.grace)
+            .field("workers", &self.workers)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bound, not yet running, TCP server.
+pub struct Server {
+    listener: TcpListener,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Binds the listening socket (port 0 picks a free port).
+    pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        let socket = Socket::new(
+            Domain::for_address(config.addr),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        // Restarting right after a shutdown must not fail on TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.bind(&config.addr.into())?;
+        socket.listen(config.backlog)?;
+        Ok(Server {
+            listener: socket.into(),
+            config,
+        })
+    }
+
+    /// The address actually bound (the real port when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound socket always has one; fall back to the request otherwise.
+        self.listener.local_addr().unwrap_or(self.config.addr)
+    }
+
+    /// Starts the accept loop on its own thread and returns at once.
+    pub fn start(self) -> io::Result<ServerHandle> {
+        let addr = self.local_addr();
+        let shared = self.config.shared::<Std, _>();
+        let running = Running::start(
+            self.listener,
+            shared,
+            SystemClock,
+            self.config.workers,
+            self.config.grace,
+        )?;
+        Ok(ServerHandle { running, addr })
+    }
+}
+
+/// A running TCP server: ask it to stop, wait for it, read its counts.
+pub struct ServerHandle {
+    running: Running<Std, TcpListener>,
+    addr: SocketAddr,
+}
+
+impl ServerHandle {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counts right now.
+    pub fn stats(&self) -> LiveStats {
+        self.running.stats()
+    }
+
+    /// Begins graceful shutdown; returns the live connections at that
+    /// moment (the `Shutting down: waiting for {n} clients...` number).
+    pub fn shutdown(&self) -> usize {
+        self.running.shutdown()
+    }
+
+    /// Waits until the server has stopped (someone must call
+    /// [`ServerHandle::shutdown`]) and returns the final counts.
+    pub fn join(self) -> Summary {
+        self.running.join()
+    }
+}

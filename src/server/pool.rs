@@ -1,0 +1,94 @@
+//! The optional worker pool (`--workers N`): N threads started up front take
+//! accepted connections from a queue — the Rust Book's next step after a
+//! thread per connection. It trades a thread start per connection for a
+//! cap on threads: with every worker busy on a slow client, the next
+//! connection waits in the queue (still counted live and against the limit).
+//!
+//! The queue is a `Mutex<VecDeque>` and a `Condvar` from the backend, like
+//! the rest of the core, so it runs under loom too.
+
+use crate::sync::{Arc, Backend, Condvar, Lock};
+use std::collections::VecDeque;
+
+/// A closable FIFO of work, shared by the accept loop and the workers.
+pub struct WorkQueue<T: Send, B: Backend> {
+    state: B::Mutex<Queue<T>>,
+    /// Signalled when work arrives or the queue closes; idle workers wait on it.
+    ready: B::Condvar,
+}
+
+struct Queue<T> {
+    items: VecDeque<T>,
+    closed: bool,
+}
+
+impl<T: Send, B: Backend> WorkQueue<T, B> {
+    /// An open, empty queue.
+    pub fn new() -> Arc<Self> {
+        Arc::new(WorkQueue {
+            state: B::Mutex::new(Queue {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+            ready: B::Condvar::new(),
+        })
+    }
+
+    /// Adds work for one worker; gives it back if the queue is closed.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        let mut queue = self.state.lock();
+        if queue.closed {
+            return Err(item);
+        }
+        queue.items.push_back(item);
+        drop(queue);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Takes the next item, waiting for one; `None` once the queue is closed
+    /// *and* empty — closing lets the workers finish what was queued.
+    pub fn pop(&self) -> Option<T> {
+        let mut queue = self.state.lock();
+        loop {
+            if let Some(item) = queue.items.pop_front() {
+                return Some(item);
+            }
+            if queue.closed {
+                return None;
+            }
+            queue = self.ready.wait(queue);
+        }
+    }
+
+    /// No more pushes; wakes every idle worker so it can see that.
+    pub fn close(&self) {
+        self.state.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Starts `n` workers named `worker-{i}`, each running `serve` on items
+/// until the queue is closed and empty.
+pub fn start_workers<T, B>(
+    n: usize,
+    stack_size: Option<usize>,
+    queue: &Arc<WorkQueue<T, B>>,
+    serve: impl Fn(T) + Send + Sync + 'static,
+) -> std::io::Result<Vec<B::JoinHandle<()>>>
+where
+    T: Send + 'static,
+    B: Backend,
+{
+    let serve = Arc::new(serve);
+    (1..=n)
+        .map(|i| {
+            let (queue, serve) = (queue.clone(), serve.clone());
+            B::spawn(format!("worker-{i}"), stack_size, move || {
+                while let Some(item) = queue.pop() {
+                    serve(item);
+                }
+            })
+        })
+        .collect()
+}
