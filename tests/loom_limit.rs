@@ -8,6 +8,9 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
+// The holder count is a witness kept apart from the limit's own count. It
+// must be a loom atomic: loom only switches threads at operations it can
+// see, so an invisible witness could never observe two holders at once.
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use many_clients::limit::buggy::CheckThenActLimit;

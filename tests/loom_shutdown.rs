@@ -9,6 +9,8 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
+// The witness must be a loom atomic: loom only switches threads at
+// operations it can see.
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
@@ -20,15 +22,15 @@ use many_clients::sync::{Arc, Model};
 /// returns.
 fn drain_waits_for_racing_connections<D: Drain + Default>() {
     let drain = Arc::new(D::default());
-    let entered = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(AtomicUsize::new(0));
+    // Connections between entering and their last act.
+    let running = Arc::new(AtomicUsize::new(0));
     let connections: Vec<_> = (0..2)
         .map(|_| {
-            let (drain, entered, finished) = (drain.clone(), entered.clone(), finished.clone());
+            let (drain, running) = (drain.clone(), running.clone());
             thread::spawn(move || {
                 if let Some(live) = drain.try_enter() {
-                    entered.fetch_add(1, Ordering::SeqCst);
-                    finished.fetch_add(1, Ordering::SeqCst); // the connection's last act
+                    running.fetch_add(1, Ordering::SeqCst);
+                    running.fetch_sub(1, Ordering::SeqCst); // the connection's last act
                     drop(live);
                 }
             })
@@ -38,8 +40,8 @@ fn drain_waits_for_racing_connections<D: Drain + Default>() {
     drain.wait_drained();
     assert_eq!(drain.live(), 0, "drain returned with live connections");
     assert_eq!(
-        entered.load(Ordering::SeqCst),
-        finished.load(Ordering::SeqCst),
+        running.load(Ordering::SeqCst),
+        0,
         "drain returned before a counted connection finished"
     );
     for c in connections {
@@ -64,7 +66,7 @@ fn drain_two_leaving<D: Drain + Default>() {
         .into_iter()
         .map(|g| thread::spawn(move || drop(g)))
         .collect();
-    assert_eq!(drain.begin(), drain.live());
+    drain.begin();
     drain.wait_drained();
     assert_eq!(drain.live(), 0, "drain returned with live connections");
     for t in leaving {

@@ -14,9 +14,8 @@
 #![allow(dead_code)]
 
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// What one exploration cost.
@@ -74,25 +73,11 @@ pub fn expect_bug(
     bound: Option<usize>,
     model: impl Fn() + Sync + Send + 'static,
 ) -> String {
-    // Loom reports the failure by panicking. Keep that expected panic quiet
-    // (unless LOOM_LOG asks for loom's story); panics on other threads still
-    // reach the previous hook. The lock keeps parallel tests from swapping
-    // hooks under each other.
-    static HOOK: Mutex<()> = Mutex::new(());
-    let _serial = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
-    let quiet = std::env::var_os("LOOM_LOG").is_none();
-    let this_thread = thread::current().id();
-    let previous: Arc<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send> =
-        Arc::from(panic::take_hook());
-    let forward = previous.clone();
-    panic::set_hook(Box::new(move |info| {
-        if !(quiet && thread::current().id() == this_thread) {
-            forward(info);
-        }
-    }));
+    // Loom reports the failure by panicking, so the panic message printed
+    // above this test's result is the bug being found — expected. (Swapping
+    // the panic hook to hide it would also remove the one loom's coroutine
+    // library installs, and flood the output with its internal panics.)
     let result = panic::catch_unwind(AssertUnwindSafe(|| run(name, bound, model)));
-    let _ = panic::take_hook();
-    panic::set_hook(Box::new(move |info| previous(info)));
     match result {
         Ok(cost) => panic!(
             "loom explored {} interleavings of {name} and found no failure: the bug is no longer caught",
