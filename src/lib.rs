@@ -1,1 +1,4 @@
 //! placeholder
+
+pub mod client;
+pub mod stress;
