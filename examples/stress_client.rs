@@ -167,7 +167,9 @@ impl Progress {
         let bar = self.bar.get_or_init(|| {
             let style = ProgressStyle::with_template("{bar:40} {pos}/{len} clients, {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
-            ProgressBar::new(self.total).with_style(style)
+            ProgressBar::new(self.total)
+                .with_style(style)
+                .with_elapsed(self.started.elapsed())
         });
         // Threads may report out of order; the bar only ever moves forward.
         if done > bar.position() {
