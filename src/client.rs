@@ -13,12 +13,18 @@
 //!   two replies may arrive in one. A greet reply is read until the server closes; an echo reply
 //!   is read up to its `\n` through a buffered reader that keeps any bytes that come after it.
 //! - **No panics on server behaviour.** Whatever the server does (refuses, resets, stays silent,
-//!   sends garbage) ends in a [`ClientError`] or in a reply that the validators below reject.
+//!   sends garbage) ends in a [`ClientError`] or in a reply that [`parse_greet_id`] or
+//!   [`check_echo_reply`] rejects.
 //!
 //! The seed 001 server answers per `recv`, not per line, so an echo client waits for each reply
 //! before sending the next line; [`EchoClient::exchange`] does exactly that.
 
-use std::fmt;
+mod error;
+mod reply;
+
+pub use error::ClientError;
+pub use reply::{ERROR_PREFIX, check_echo_reply, is_error_line, parse_greet_id};
+
 use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::str::FromStr;
@@ -26,8 +32,6 @@ use std::time::{Duration, Instant};
 
 /// The message both seeds' clients send.
 pub const DEFAULT_MESSAGE: &str = "Hello, Server!";
-/// Every line the server uses to refuse or cut a client starts with this.
-pub const ERROR_PREFIX: &str = "error: ";
 /// The longest reply we accept, so a server that never stops talking cannot exhaust our memory.
 pub const MAX_REPLY: usize = 1 << 20;
 
@@ -65,87 +69,6 @@ impl FromStr for Mode {
             "greet" => Ok(Mode::Greet),
             "echo" => Ok(Mode::Echo),
             _ => Err(format!("unknown mode {s:?} (expected greet or echo)")),
-        }
-    }
-}
-
-/// Everything that can go wrong in one exchange with a server.
-#[derive(Debug)]
-pub enum ClientError {
-    /// The connection could not be opened (refused, unreachable, unknown host, connect timeout).
-    Connect {
-        /// The address as we tried it.
-        addr: String,
-        /// What the operating system said.
-        source: io::Error,
-    },
-    /// The whole reply did not arrive (or the message could not be sent) before the deadline.
-    TimedOut {
-        /// The time the exchange was allowed.
-        after: Duration,
-    },
-    /// The server closed the connection without sending a single byte of reply.
-    Closed,
-    /// Any other I/O failure, for example a reset before any reply arrived.
-    Io {
-        /// `"sending"` or `"receiving"`.
-        during: &'static str,
-        /// What the operating system said.
-        source: io::Error,
-    },
-    /// Something arrived, but it is not a reply this client can use.
-    WrongReply {
-        /// The reply, decoded lossily.
-        reply: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-}
-
-impl ClientError {
-    /// True when the error means "the server has gone": closed, reset or broken pipe.
-    ///
-    /// After an `error: ` line most servers close the connection; the echo client uses this to
-    /// tell "the server hung up after its error" from a real failure.
-    pub fn is_closed(&self) -> bool {
-        match self {
-            ClientError::Closed => true,
-            ClientError::Io { source, .. } => matches!(
-                source.kind(),
-                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
-            ),
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::Connect { addr, source } => {
-                write!(f, "cannot connect to {addr}: {source}")
-            }
-            ClientError::TimedOut { after } => {
-                write!(
-                    f,
-                    "timed out after {} s waiting for the server",
-                    after.as_secs_f64()
-                )
-            }
-            ClientError::Closed => write!(f, "the server closed the connection without replying"),
-            ClientError::Io { during, source } => write!(f, "{during} failed: {source}"),
-            ClientError::WrongReply { reply, reason } => {
-                write!(f, "wrong reply {reply:?}: {reason}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ClientError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ClientError::Connect { source, .. } | ClientError::Io { source, .. } => Some(source),
-            _ => None,
         }
     }
 }
@@ -276,80 +199,6 @@ impl EchoClient {
         self.out.extend_from_slice(message);
         self.out.push(b'\n');
         send(self.reader.get_ref(), &self.out, deadline)
-    }
-}
-
-/// True for the server's rejection lines (`error: server busy, try again later`, ...).
-pub fn is_error_line(line: &str) -> bool {
-    line.starts_with(ERROR_PREFIX)
-}
-
-/// Extracts the id from `Hello Client {id}, server received your message!`.
-///
-/// The id must be written the way the server writes numbers: decimal digits, no sign, no leading
-/// zeros. Anything else (including an `error: ` line) gives `None`.
-pub fn parse_greet_id(reply: &str) -> Option<u64> {
-    let id = reply
-        .strip_prefix("Hello Client ")?
-        .strip_suffix(", server received your message!")?;
-    let canonical = !id.is_empty()
-        && id.bytes().all(|b| b.is_ascii_digit())
-        && (id == "0" || !id.starts_with('0'));
-    if canonical { id.parse().ok() } else { None }
-}
-
-/// Checks an echo reply line against the message that was sent.
-///
-/// The line must be exactly `[YYYY-MM-DD HH:MM:SS.ffffff] Server got '{msg}'` (a trailing `\n` is
-/// allowed), where `msg` is `sent_msg.trim()` and the fraction has six digits. The error says what
-/// is wrong, for the stress client's failure report. (Python prints no fraction when the
-/// microseconds happen to be exactly 0, so against the seed server about one reply in a million
-/// fails this check; our protocol always prints six digits.)
-pub fn check_echo_reply(reply_line: &str, sent_msg: &str) -> Result<(), String> {
-    let line = reply_line.strip_suffix('\n').unwrap_or(reply_line);
-    if is_error_line(line) {
-        return Err(format!("the server answered {line:?}"));
-    }
-    let shape = || format!("{line:?} is not `[YYYY-MM-DD HH:MM:SS.ffffff] Server got '...'`");
-    let rest = line.strip_prefix('[').ok_or_else(shape)?;
-    let (stamp, rest) = rest.split_at_checked(26).ok_or_else(shape)?;
-    check_timestamp(stamp).map_err(|why| format!("bad timestamp {stamp:?}: {why}"))?;
-    let echoed = rest
-        .strip_prefix("] Server got '")
-        .and_then(|r| r.strip_suffix('\''))
-        .ok_or_else(shape)?;
-    let expected = sent_msg.trim();
-    if echoed == expected {
-        Ok(())
-    } else {
-        Err(format!(
-            "the server echoed {echoed:?}, expected {expected:?}"
-        ))
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS.ffffff` with plausible field ranges (a leap second is allowed).
-fn check_timestamp(stamp: &str) -> Result<(), &'static str> {
-    const PATTERN: &[u8] = b"dddd-dd-dd dd:dd:dd.dddddd";
-    let bytes = stamp.as_bytes();
-    let shape_ok = bytes.len() == PATTERN.len()
-        && bytes.iter().zip(PATTERN).all(|(&b, &p)| match p {
-            b'd' => b.is_ascii_digit(),
-            _ => b == p,
-        });
-    if !shape_ok {
-        return Err("expected the form YYYY-MM-DD HH:MM:SS.ffffff");
-    }
-    let field = |range: std::ops::Range<usize>| stamp[range].parse::<u32>().unwrap_or(u32::MAX);
-    let in_range = (1..=12).contains(&field(5..7))
-        && (1..=31).contains(&field(8..10))
-        && field(11..13) <= 23
-        && field(14..16) <= 59
-        && field(17..19) <= 60;
-    if in_range {
-        Ok(())
-    } else {
-        Err("a field is out of range")
     }
 }
 
@@ -497,67 +346,8 @@ fn reply_text(bytes: Vec<u8>) -> String {
 mod tests {
     use super::*;
 
-    const STAMP: &str = "2026-11-21 22:33:51.123456";
-
     #[test]
-    fn greet_ids_are_parsed_strictly() {
-        let reply = |id: &str| format!("Hello Client {id}, server received your message!");
-        assert_eq!(parse_greet_id(&reply("1")), Some(1));
-        assert_eq!(
-            parse_greet_id(&reply("18446744073709551615")),
-            Some(u64::MAX)
-        );
-        for bad in ["", "+1", "-1", "01", "1 ", "x", "18446744073709551616"] {
-            assert_eq!(parse_greet_id(&reply(bad)), None, "{bad:?}");
-        }
-        assert_eq!(
-            parse_greet_id("Hello Client 1, server received your message!\n"),
-            None
-        );
-        assert_eq!(parse_greet_id("error: server busy, try again later"), None);
-    }
-
-    #[test]
-    fn echo_replies_are_checked_exactly() {
-        let ok = format!("[{STAMP}] Server got 'hi there'");
-        assert_eq!(check_echo_reply(&ok, "hi there"), Ok(()));
-        assert_eq!(
-            check_echo_reply(&format!("{ok}\n"), "  hi there \t"),
-            Ok(())
-        );
-        let empty = format!("[{STAMP}] Server got ''");
-        assert_eq!(
-            check_echo_reply(&empty, " \u{3000} "),
-            Ok(()),
-            "str::trim is Unicode-aware"
-        );
-        assert!(
-            check_echo_reply(&ok, "hi")
-                .unwrap_err()
-                .contains("expected \"hi\"")
-        );
-        for bad in [
-            "[2026-11-21 22:33:51] Server got 'hi there'".to_owned(),
-            "[2026-11-21 22:33:51.12345] Server got 'hi there'".to_owned(),
-            "[2026-13-21 22:33:51.123456] Server got 'hi there'".to_owned(),
-            "[2026-11-21T22:33:51.123456] Server got 'hi there'".to_owned(),
-            format!("[{STAMP}] Server got 'hi there"),
-            format!("[{STAMP}] server got 'hi there'"),
-            format!("[{STAMP}]  Server got 'hi there'"),
-            format!(" [{STAMP}] Server got 'hi there'"),
-            "[é".to_owned(),
-            String::new(),
-        ] {
-            assert!(check_echo_reply(&bad, "hi there").is_err(), "{bad:?}");
-        }
-        let busy = check_echo_reply("error: server busy, try again later\n", "x").unwrap_err();
-        assert!(busy.contains("server busy"), "{busy}");
-    }
-
-    #[test]
-    fn error_lines_and_modes() {
-        assert!(is_error_line("error: idle timeout"));
-        assert!(!is_error_line("Error: idle timeout"));
+    fn modes_parse_from_their_names() {
         assert_eq!("echo".parse::<Mode>(), Ok(Mode::Echo));
         assert_eq!(Mode::Greet.default_addr(), "127.0.0.1:65434");
         assert!("Greet".parse::<Mode>().is_err());
