@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, EchoClient, Mode, check_echo_reply, parse_greet_id};
+use crate::client::{self, ClientError, EchoClient, Mode, check_echo_reply, parse_greet_id};
 
 /// What to run: `clients` clients, each sending `messages` messages, at most `concurrency` at once.
 #[derive(Clone, Debug)]
@@ -161,10 +161,13 @@ fn greet_client(
         let message = format!("client {} message {j}", outcome.index);
         let timeout = time_allowed(config, deadline)?;
         let started = Instant::now();
-        let reply = client::greet(config.addr, &message, timeout)
-            .map_err(|e| format!("connection {j}: {e}"))?;
+        let result = client::greet(config.addr, &message, timeout);
+        // Every error but `Connect` happened on an open connection.
+        if !matches!(result, Err(ClientError::Connect { .. })) {
+            outcome.connections += 1;
+        }
+        let reply = result.map_err(|e| format!("connection {j}: {e}"))?;
         outcome.latencies.push(started.elapsed());
-        outcome.connections += 1;
         outcome.replies += 1;
         let id = parse_greet_id(&reply)
             .ok_or_else(|| format!("connection {j}: wrong reply {reply:?}"))?;
