@@ -285,17 +285,12 @@ where
     S: Stream,
     C: Clock + ?Sized,
 {
-    // A write that makes no progress for the idle timeout means the client
-    // stopped reading: give up on it (PROTOCOL.md, limits table).
-    if stream
-        .set_write_timeout(Some(shared.conn.idle_timeout))
-        .is_err()
-    {
-        return Ending::WriteFailed;
-    }
     let shutting_down = || shared.shutting_down();
     let cx = Context {
         shutting_down: &shutting_down,
+        // A write that makes no progress for the idle timeout means the client
+        // stopped reading: give up on it (PROTOCOL.md, limits table).
+        write_timeout: shared.conn.idle_timeout,
         observer: shared.observer.as_deref(),
     };
     driver::drive(stream, conn, clock, &cx)
