@@ -38,7 +38,9 @@ pub trait Limiter: Send + Sync + 'static {
     where
         Self: Sized,
     {
-        self.try_take().then(|| Permit { limit: self.clone() })
+        self.try_take().then(|| Permit {
+            limit: self.clone(),
+        })
     }
 
     /// A permit once a slot is free; `None` if the limit is closed.
@@ -46,7 +48,9 @@ pub trait Limiter: Send + Sync + 'static {
     where
         Self: Sized,
     {
-        self.take().then(|| Permit { limit: self.clone() })
+        self.take().then(|| Permit {
+            limit: self.clone(),
+        })
     }
 }
 

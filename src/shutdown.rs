@@ -50,7 +50,9 @@ pub trait Drain: Send + Sync + 'static {
     where
         Self: Sized,
     {
-        self.enter().then(|| Live { drain: self.clone() })
+        self.enter().then(|| Live {
+            drain: self.clone(),
+        })
     }
 }
 
@@ -185,7 +187,10 @@ mod tests {
         let shutdown = Arc::new(Shutdown::<Std>::new());
         let guards: Vec<_> = (0..3).map(|_| shutdown.try_enter().unwrap()).collect();
         assert_eq!(shutdown.begin(), 3);
-        assert!(shutdown.try_enter().is_none(), "no new connections once shutting down");
+        assert!(
+            shutdown.try_enter().is_none(),
+            "no new connections once shutting down"
+        );
         let s = shutdown.clone();
         let waiter = thread::spawn(move || {
             s.wait_drained();

@@ -23,7 +23,10 @@ fn hammer(counter: Arc<dyn Counter>) {
             })
         })
         .collect();
-    let mut ids: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut ids: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     ids.sort_unstable();
     let expected: Vec<u64> = (1..=THREADS * ROUNDS).collect();
     assert_eq!(ids, expected, "ids must be 1..=n, each once");
@@ -36,7 +39,11 @@ fn hammer(counter: Arc<dyn Counter>) {
 
 #[test]
 fn every_sound_kind_hands_out_dense_unique_ids() {
-    for kind in [CounterKind::Mutex, CounterKind::ParkingLot, CounterKind::Atomic] {
+    for kind in [
+        CounterKind::Mutex,
+        CounterKind::ParkingLot,
+        CounterKind::Atomic,
+    ] {
         hammer(kind.build::<Std>());
     }
 }
@@ -51,7 +58,15 @@ fn guard_counts_peak_and_release() {
     let c = ClientGuard::new(counter.clone());
     assert_eq!(c.id(), 3, "ids are never reused");
     let s = counter.stats();
-    assert_eq!(s, Stats { active: 2, peak: 2, served: 1, issued: 3 });
+    assert_eq!(
+        s,
+        Stats {
+            active: 2,
+            peak: 2,
+            served: 1,
+            issued: 3
+        }
+    );
 }
 
 #[test]
@@ -79,11 +94,22 @@ fn a_poisoned_std_lock_keeps_counting() {
     })
     .join();
     assert!(result.is_err());
-    assert!(counter.stats.is_poisoned(), "the std lock really is poisoned");
+    assert!(
+        counter.stats.is_poisoned(),
+        "the std lock really is poisoned"
+    );
     let guard = ClientGuard::new(counter.clone());
     assert_eq!(guard.id(), 1);
     drop(guard);
-    assert_eq!(counter.stats(), Stats { active: 0, peak: 1, served: 1, issued: 1 });
+    assert_eq!(
+        counter.stats(),
+        Stats {
+            active: 0,
+            peak: 1,
+            served: 1,
+            issued: 1
+        }
+    );
 }
 
 #[test]

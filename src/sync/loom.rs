@@ -56,7 +56,9 @@ impl<T: Send> Lock<T> for LoomMutex<T> {
     }
 
     fn lock(&self) -> Self::Guard<'_> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -70,7 +72,9 @@ impl Condvar<Loom> for LoomCondvar {
     }
 
     fn wait<'a, T: Send + 'a>(&self, guard: Guard<'a, Loom, T>) -> Guard<'a, Loom, T> {
-        self.0.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .wait(guard)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn wait_timeout<'a, T: Send + 'a>(

@@ -98,7 +98,11 @@ pub trait Backend: Sized + Send + Sync + 'static {
     type JoinHandle<T: Send + 'static>: JoinHandle<T>;
 
     /// Spawns a named thread with an optional stack size.
-    fn spawn<F, T>(name: String, stack_size: Option<usize>, f: F) -> io::Result<Self::JoinHandle<T>>
+    fn spawn<F, T>(
+        name: String,
+        stack_size: Option<usize>,
+        f: F,
+    ) -> io::Result<Self::JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static;

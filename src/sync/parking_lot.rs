@@ -66,7 +66,10 @@ impl Condvar<ParkingLot> for PlCondvar {
         PlCondvar(parking_lot::Condvar::new())
     }
 
-    fn wait<'a, T: Send + 'a>(&self, mut guard: Guard<'a, ParkingLot, T>) -> Guard<'a, ParkingLot, T> {
+    fn wait<'a, T: Send + 'a>(
+        &self,
+        mut guard: Guard<'a, ParkingLot, T>,
+    ) -> Guard<'a, ParkingLot, T> {
         self.0.wait(&mut guard);
         guard
     }

@@ -105,4 +105,3 @@ impl<T: Send + 'static> JoinHandle<T> for thread::JoinHandle<T> {
         thread::JoinHandle::join(self)
     }
 }
-
