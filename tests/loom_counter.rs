@@ -1,0 +1,105 @@
+//! Loom models of the client counter: every interleaving of a few clients
+//! connecting, leaving and reading the counts, for the mutex and atomic
+//! counters — and the racy one, which must be caught.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_counter -- --nocapture`
+#![cfg(loom)]
+
+#[path = "support/loom_check.rs"]
+mod loom_check;
+
+use loom::thread;
+use many_clients::counter::racy::RacyCounter;
+use many_clients::counter::{AtomicCounter, ClientGuard, Counter, LockedCounter};
+use many_clients::sync::{Arc, Model};
+
+/// Three clients connect at once (two threads plus main): the ids must be
+/// exactly {1, 2, 3}, and after they leave every count is back in order.
+fn concurrent_connects<C: Counter + Default>() {
+    let counter = Arc::new(C::default());
+    let spawn_client = |counter: Arc<C>| thread::spawn(move || ClientGuard::new(counter).id());
+    let a = spawn_client(counter.clone());
+    let b = spawn_client(counter.clone());
+    let mine = ClientGuard::new(counter.clone()).id();
+    let mut ids = vec![a.join().unwrap(), b.join().unwrap(), mine];
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3], "duplicate or missing id: {ids:?}");
+    let s = counter.stats();
+    assert_eq!((s.active, s.served, s.issued), (0, 3, 3), "{s:?}");
+    assert!((1..=3).contains(&s.peak), "{s:?}");
+}
+
+/// Two clients connect and leave while main reads the counts: every
+/// snapshot is consistent (nobody counted twice, never above the clients
+/// that exist, never "negative"), and the end state is exact.
+fn connect_disconnect_with_reader<C: Counter + Default>() {
+    let counter = Arc::new(C::default());
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let counter = counter.clone();
+            thread::spawn(move || drop(ClientGuard::new(counter)))
+        })
+        .collect();
+    for _ in 0..2 {
+        let s = counter.stats();
+        assert!(s.is_consistent(), "inconsistent snapshot {s:?}");
+        assert!(s.active <= 2 && s.issued <= 2, "{s:?}");
+    }
+    for c in clients {
+        c.join().unwrap();
+    }
+    let s = counter.stats();
+    assert_eq!(s.active, 0, "{s:?}");
+    assert_eq!(s.served, 2, "{s:?}");
+}
+
+#[test]
+fn mutex_counter_ids_unique_and_dense() {
+    loom_check::explore(
+        "mutex: 3 concurrent connects",
+        None,
+        concurrent_connects::<LockedCounter<Model>>,
+    );
+}
+
+#[test]
+fn atomic_counter_ids_unique_and_dense() {
+    loom_check::explore(
+        "atomic: 3 concurrent connects",
+        None,
+        concurrent_connects::<AtomicCounter<Model>>,
+    );
+}
+
+#[test]
+fn mutex_counter_snapshots_consistent() {
+    loom_check::explore(
+        "mutex: connect/leave vs reader",
+        None,
+        connect_disconnect_with_reader::<LockedCounter<Model>>,
+    );
+}
+
+#[test]
+fn atomic_counter_snapshots_consistent() {
+    loom_check::explore(
+        "atomic: connect/leave vs reader",
+        None,
+        connect_disconnect_with_reader::<AtomicCounter<Model>>,
+    );
+}
+
+/// BUGGY VARIANT: the load-then-store counter must be caught handing the
+/// same id to two clients.
+#[test]
+fn racy_counter_lost_update_is_caught() {
+    let failure = loom_check::expect_bug(
+        "racy: 3 concurrent connects",
+        None,
+        concurrent_connects::<RacyCounter<Model>>,
+    );
+    assert!(
+        failure.contains("duplicate or missing id"),
+        "unexpected failure: {failure}"
+    );
+}

@@ -1,0 +1,115 @@
+//! Loom models of shutdown and drain: the drain returns only after the last
+//! connection is gone and never hangs, even when connections enter while
+//! shutdown begins — and two classic condition-variable bugs, which must be
+//! caught.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_shutdown -- --nocapture`
+#![cfg(loom)]
+
+#[path = "support/loom_check.rs"]
+mod loom_check;
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
+use many_clients::shutdown::{Drain, Shutdown};
+use many_clients::sync::{Arc, Model};
+
+/// Two connections try to enter while main begins shutdown and drains. Each
+/// one either is refused, or is counted and finishes before the drain
+/// returns.
+fn drain_waits_for_racing_connections<D: Drain + Default>() {
+    let drain = Arc::new(D::default());
+    let entered = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let connections: Vec<_> = (0..2)
+        .map(|_| {
+            let (drain, entered, finished) = (drain.clone(), entered.clone(), finished.clone());
+            thread::spawn(move || {
+                if let Some(live) = drain.try_enter() {
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    finished.fetch_add(1, Ordering::SeqCst); // the connection's last act
+                    drop(live);
+                }
+            })
+        })
+        .collect();
+    drain.begin();
+    drain.wait_drained();
+    assert_eq!(drain.live(), 0, "drain returned with live connections");
+    assert_eq!(
+        entered.load(Ordering::SeqCst),
+        finished.load(Ordering::SeqCst),
+        "drain returned before a counted connection finished"
+    );
+    for c in connections {
+        c.join().unwrap();
+    }
+}
+
+#[test]
+fn drain_returns_only_after_the_last_connection() {
+    loom_check::explore(
+        "drain: 2 connections entering vs shutdown",
+        None,
+        drain_waits_for_racing_connections::<Shutdown<Model>>,
+    );
+}
+
+/// Two live connections leave on their own threads while main drains.
+fn drain_two_leaving<D: Drain + Default>() {
+    let drain = Arc::new(D::default());
+    let guards = [drain.try_enter().unwrap(), drain.try_enter().unwrap()];
+    let leaving: Vec<_> = guards
+        .into_iter()
+        .map(|g| thread::spawn(move || drop(g)))
+        .collect();
+    assert_eq!(drain.begin(), drain.live());
+    drain.wait_drained();
+    assert_eq!(drain.live(), 0, "drain returned with live connections");
+    for t in leaving {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn drain_with_two_leaving_never_hangs() {
+    loom_check::explore(
+        "drain: 2 leaving vs wait",
+        None,
+        drain_two_leaving::<Shutdown<Model>>,
+    );
+}
+
+/// BUGGY VARIANT: the check outside the lock loses the last wake-up; loom
+/// reports the waiter blocked forever.
+#[test]
+fn unlocked_check_lost_wakeup_is_caught() {
+    let failure = loom_check::expect_bug("unlocked-check drain: 1 leaving vs wait", None, || {
+        let drain = Arc::new(UnlockedCheckDrain::<Model>::default());
+        let live = drain.try_enter().unwrap();
+        let leaving = thread::spawn(move || drop(live));
+        drain.begin();
+        drain.wait_drained();
+        leaving.join().unwrap();
+    });
+    assert!(
+        failure.contains("deadlock"),
+        "unexpected failure: {failure}"
+    );
+}
+
+/// BUGGY VARIANT: `if` instead of `while` returns on the first wake-up,
+/// with a connection still live.
+#[test]
+fn if_instead_of_while_is_caught() {
+    let failure = loom_check::expect_bug(
+        "if-drain: 2 leaving vs wait",
+        None,
+        drain_two_leaving::<IfDrain<Model>>,
+    );
+    assert!(
+        failure.contains("drain returned with live connections"),
+        "unexpected failure: {failure}"
+    );
+}
