@@ -13,6 +13,7 @@ use many_clients::counter::racy::RacyCounter;
 use many_clients::counter::{AtomicCounter, ClientGuard, Counter, LockedCounter};
 use many_clients::sync::{Arc, Model};
 
+// ANCHOR: concurrent_connects
 /// Three clients connect at once (two threads plus main): the ids must be
 /// exactly {1, 2, 3}, and after they leave every count is back in order.
 fn concurrent_connects<C: Counter + Default>() {
@@ -28,6 +29,7 @@ fn concurrent_connects<C: Counter + Default>() {
     assert_eq!((s.active, s.served, s.issued), (0, 3, 3), "{s:?}");
     assert!((1..=3).contains(&s.peak), "{s:?}");
 }
+// ANCHOR_END: concurrent_connects
 
 /// Two clients connect and leave while main reads the counts: every
 /// snapshot is consistent (nobody counted twice, never above the clients
@@ -89,6 +91,7 @@ fn atomic_counter_snapshots_consistent() {
     );
 }
 
+// ANCHOR: racy_caught
 /// BUGGY VARIANT: the load-then-store counter must be caught handing the
 /// same id to two clients.
 #[test]
@@ -103,3 +106,4 @@ fn racy_counter_lost_update_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: racy_caught

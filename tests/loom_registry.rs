@@ -35,6 +35,7 @@ impl Bell {
     }
 }
 
+// ANCHOR: every_connection_woken
 /// Two connections register and block; main closes the registry and rings
 /// every bell it got back. A connection refused by a closed registry knows
 /// shutdown has begun and leaves at once. Every thread must finish.
@@ -63,6 +64,7 @@ fn every_connection_woken<R: Registry<Arc<Bell>> + Default>() {
     }
     assert!(registry.is_empty());
 }
+// ANCHOR_END: every_connection_woken
 
 #[test]
 fn shutdown_wakes_every_registered_connection() {
@@ -73,6 +75,7 @@ fn shutdown_wakes_every_registered_connection() {
     );
 }
 
+// ANCHOR: forgetful_caught
 /// BUGGY VARIANT: a registration after `close` is kept and never woken; loom
 /// reports that connection blocked forever.
 #[test]
@@ -87,3 +90,4 @@ fn forgetful_registry_missed_wakeup_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: forgetful_caught

@@ -164,6 +164,7 @@ fn step02_serves_a_client_like_the_seed() {
     );
 }
 
+// ANCHOR: second_client_waits
 #[test]
 fn step02_second_client_waits_for_the_first() {
     let mut server = start(|listener, log| step02::serve(listener, Some(2), log_to(log)));
@@ -191,6 +192,7 @@ fn step02_second_client_waits_for_the_first() {
     let ((), log) = server.finish();
     assert!(position(&log, "Client 1 disconnected.") < position_prefix(&log, "Client 2 connected"));
 }
+// ANCHOR_END: second_client_waits
 
 #[test]
 fn step02_a_client_that_sends_nothing_gets_no_reply() {
@@ -209,6 +211,7 @@ fn position_prefix(lines: &[String], prefix: &str) -> usize {
         .unwrap_or_else(|| panic!("no line starting {prefix:?}; log: {lines:?}"))
 }
 
+// ANCHOR: second_client_served
 #[test]
 fn step03_second_client_is_served_while_the_first_is_silent() {
     let mut server = start(|listener, log| step03::serve(listener, Some(2), log_to(log)));
@@ -233,6 +236,7 @@ fn step03_second_client_is_served_while_the_first_is_silent() {
         "{log:?}"
     );
 }
+// ANCHOR_END: second_client_served
 
 /// `n` clients that all connect, then all send once every one of them is being served.
 fn concurrent_clients<T>(server: &mut Running<T>, n: u64) -> Vec<u64> {
