@@ -65,7 +65,13 @@ fn drain_two_leaving<D: Drain + Default>() {
         .into_iter()
         .map(|g| thread::spawn(move || drop(g)))
         .collect();
-    assert_eq!(drain.begin(), drain.live());
+    // Not `begin() == live()`: a connection may leave between the two calls,
+    // and loom finds that interleaving.
+    let live_at_begin = drain.begin();
+    assert!(
+        live_at_begin <= 2,
+        "{live_at_begin} live, but only 2 entered"
+    );
     drain.wait_drained();
     assert_eq!(drain.live(), 0, "drain returned with live connections");
     for t in leaving {
