@@ -80,6 +80,14 @@ pub fn expect_bug(
     // hooks under each other.
     static HOOK: Mutex<()> = Mutex::new(());
     let _serial = HOOK.lock().unwrap_or_else(PoisonError::into_inner);
+    // loom runs its threads as coroutines (the `generator` crate), which
+    // install a panic-hook filter for their own internal cancel panics the
+    // first time one runs, wrapping whatever hook is set at that moment. Run
+    // a trivial model first, so the filter wraps the normal hook and not the
+    // temporary one below; otherwise restoring the previous hook afterwards
+    // would drop the filter, and every later test would print a panic message
+    // for each coroutine loom cancels.
+    loom::model(|| {});
     let quiet = std::env::var_os("LOOM_LOG").is_none();
     let this_thread = thread::current().id();
     let previous: Arc<dyn Fn(&panic::PanicHookInfo<'_>) + Sync + Send> =
