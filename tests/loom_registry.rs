@@ -48,18 +48,17 @@ fn every_connection_woken<R: Registry<Arc<Bell>> + Default>() {
             let registry = registry.clone();
             thread::spawn(move || {
                 let bell = Arc::new(Bell::default());
-                match registry.register(id, bell.clone()) {
-                    Ok(registration) => {
-                        // Dropped by hand, never by unwinding: when loom reports
-                        // this thread blocked forever (the forgetful registry),
-                        // it unwinds the thread, and a drop that locks the
-                        // registry's loom mutex then panics a second time and
-                        // aborts the whole test binary (loom#291).
-                        let registration = ManuallyDrop::new(registration);
-                        bell.wait(); // the handler blocked in `read`
-                        drop(ManuallyDrop::into_inner(registration));
-                    }
-                    Err(_) => {} // registered too late: shutdown is already on
+                // Refused (`Err`) means registered too late: shutdown is
+                // already on, and the connection just leaves.
+                if let Ok(registration) = registry.register(id, bell.clone()) {
+                    // Dropped by hand, never by unwinding: when loom reports
+                    // this thread blocked forever (the forgetful registry),
+                    // it unwinds the thread, and a drop that locks the
+                    // registry's loom mutex then panics a second time and
+                    // aborts the whole test binary (loom#291).
+                    let registration = ManuallyDrop::new(registration);
+                    bell.wait(); // the handler blocked in `read`
+                    drop(ManuallyDrop::into_inner(registration));
                 }
             })
         })
