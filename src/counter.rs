@@ -59,6 +59,7 @@ pub trait Counter: Send + Sync + 'static {
     fn stats(&self) -> Stats;
 }
 
+// ANCHOR: guard
 /// Proof that a client is connected, carrying its id. Dropping it counts
 /// the client gone, on every path out of the handler including a panic.
 #[must_use = "dropping the guard counts the client gone at once"]
@@ -88,6 +89,7 @@ impl<C: Counter + ?Sized> Drop for ClientGuard<C> {
         self.counter.leave();
     }
 }
+// ANCHOR_END: guard
 
 // ANCHOR: locked
 /// The seed's design: one lock around all the numbers, so every snapshot is

@@ -83,6 +83,7 @@ use ::std::io;
 use ::std::ops::DerefMut;
 use ::std::time::Duration;
 
+// ANCHOR: backend
 /// A family of primitives that fit together: a mutex, the condition variable
 /// that works with its guard, atomics and threads.
 pub trait Backend: Sized + Send + Sync + 'static {
@@ -126,6 +127,7 @@ pub trait Lock<T>: Send + Sync {
     /// poisoning.
     fn lock(&self) -> Self::Guard<'_>;
 }
+// ANCHOR_END: backend
 
 /// A condition variable. No `wait_while`: loom lacks it (loom#393), and the
 /// explicit `while !ready { guard = cv.wait(guard) }` loop is the thing to
