@@ -153,6 +153,11 @@ where
 {
     let now = clock.now();
     let Some(permit) = shared.limit.try_acquire() else {
+        if shared.shutting_down() {
+            // Shutdown closed the limit after our check in the accept loop:
+            // this connection is part of the backlog, not a busy refusal.
+            return None;
+        }
         shared.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("connection limit reached: refusing {peer}");
         shared.observe(Event::Refused { peer });
