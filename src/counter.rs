@@ -15,7 +15,8 @@
 //!
 //! A client is counted by [`ClientGuard`]: connecting returns the guard,
 //! dropping it — normal return, early return or panic — counts the client
-//! gone. Forgetting the decrement becomes impossible rather than unlikely.
+//! gone. The decrement is automatic: no code path can forget it (only
+//! `mem::forget` or an abort can skip it).
 //!
 //! [`LockedCounter<ParkingLot>`]: LockedCounter
 

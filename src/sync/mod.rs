@@ -240,5 +240,3 @@ macro_rules! forward_atomics {
 }
 pub(crate) use forward_atomics;
 
-#[cfg(test)]
-mod tests;
