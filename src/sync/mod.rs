@@ -24,8 +24,8 @@
 //! use many_clients::counter::LockedCounter;
 //! use many_clients::sync::ParkingLot;
 //!
-//! let seed_design = LockedCounter::new();              // std::sync::Mutex
-//! let swapped = LockedCounter::<ParkingLot>::new();    // the one-line swap
+//! let seed_design: LockedCounter = LockedCounter::new();         // std::sync::Mutex
+//! let swapped: LockedCounter<ParkingLot> = LockedCounter::new(); // the one-line swap
 //! # let _ = (seed_design, swapped);
 //! ```
 //!
