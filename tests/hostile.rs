@@ -17,6 +17,7 @@
 mod support;
 
 use many_clients::conn::Mode;
+use many_clients::server::Event;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -768,5 +769,84 @@ fn a_flood_of_2000_connects_gets_service_or_busy_and_the_server_recovers() {
              {} unserved at shutdown; join took {:?}",
             f.served, f.busy, f.slowest, f2.served, f2.busy, f2.unserved_at_shutdown, stopped.took
         ),
+    );
+}
+
+/// The length of the line that makes the observer panic (no well-behaved line is this long).
+const PANIC_LEN: usize = 77;
+
+/// Sends the fatal line and checks what a client of a panicking handler sees: the connection
+/// closes without a reply.
+fn fatal_line(h: &Harness) -> u64 {
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    c.send(&[vec![b'P'; PANIC_LEN], b"\n".to_vec()].concat());
+    c.half_close();
+    c.expect_rest(b"");
+    h.wait_gone(id);
+    id
+}
+
+#[test]
+fn a_panicking_handler_releases_its_client_and_the_server_goes_on() {
+    let _serial = serial();
+    let panics_on_line = |e: &Event| matches!(e, Event::Message { len: PANIC_LEN, .. });
+
+    // A thread per connection.
+    let h = start(Mode::Echo, |_| {});
+    h.spy.panic_when(panics_on_line);
+    let good = Good::start(&h, GoodPlan::new(3));
+    for _ in 0..5 {
+        let before = good.answered();
+        fatal_line(&h);
+        assert!(h.stats().clients.is_consistent());
+        good.wait_answers(2);
+        assert!(good.answered() > before);
+    }
+    // Enough short connections afterwards that the accept loop tidies up its list of finished
+    // threads: the panics must still be counted at the end.
+    for i in 0..70 {
+        let mut c = h.raw();
+        let line = format!("short {i}");
+        c.send(format!("{line}\n").as_bytes());
+        c.echo_of(line.as_bytes());
+        c.half_close();
+        c.expect_rest(b"");
+    }
+    let stats = h.stats();
+    assert!(stats.clients.is_consistent(), "{stats:?}");
+    let tpc1 = good.stop();
+    h.wait_live(0);
+    let stats = h.stats();
+    assert_eq!(
+        stats.clients.served, stats.clients.issued,
+        "every client counted served: {stats:?}"
+    );
+
+    // Shutdown with a handler that panics as it closes.
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    h.spy.panic_when(move |e| *e == Event::Closed { id });
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.panicked, 6, "{:?}", stopped.summary);
+    assert_eq!(stopped.summary.cut, 0);
+    let tpc2 = good.stop();
+
+    let all = merged([tpc1, tpc2]);
+    figures(
+        "panics",
+        &[
+            "handler panic (thread per connection)",
+            "panic while shutting down",
+        ],
+        6,
+        &all,
+        "",
     );
 }

@@ -11,7 +11,7 @@
 //! 4. (in `join`) wait for the drain up to the grace period, cut whoever is
 //!    left, then join every thread.
 
-use super::lifecycle::{self, Admitted, Dispatch, Shared};
+use super::lifecycle::{self, AcceptEnd, Admitted, Dispatch, Shared};
 use super::observe::Event;
 use super::pool::{self, WorkQueue};
 use super::transport::{Listener, Stream, Wake};
@@ -55,7 +55,7 @@ type Queue<B, L> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
 /// A started server: its accept loop, its workers and what they share.
 pub struct Running<B: Backend, L: Listener> {
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
-    acceptor: Option<B::JoinHandle<Vec<B::JoinHandle<()>>>>,
+    acceptor: Option<B::JoinHandle<AcceptEnd<B::JoinHandle<()>>>>,
     workers: Vec<B::JoinHandle<()>>,
     queue: Option<Queue<B, L>>,
     unblock_accept: Box<dyn Fn() + Send + Sync>,
@@ -130,11 +130,11 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// or another thread — and returns the final counts. Connections still
     /// busy after the grace period are cut.
     pub fn join(mut self) -> Summary {
-        let mut threads = match self.acceptor.take().map(|a| a.join()) {
-            Some(Ok(threads)) => threads,
+        let (mut threads, panicked_early) = match self.acceptor.take().map(|a| a.join()) {
+            Some(Ok(end)) => (end.threads, end.panicked),
             Some(Err(_)) | None => {
                 tracing::error!("the accept loop panicked");
-                Vec::new()
+                (Vec::new(), 0)
             }
         };
         if let Some(queue) = &self.queue {
@@ -144,11 +144,12 @@ impl<B: Backend, L: Listener> Running<B, L> {
         }
         let cut = self.drain_within_grace();
         threads.append(&mut self.workers);
-        let panicked = threads
-            .into_iter()
-            .map(|t| t.join())
-            .filter(Result::is_err)
-            .count();
+        let panicked = panicked_early
+            + threads
+                .into_iter()
+                .map(|t| t.join())
+                .filter(Result::is_err)
+                .count();
         if let Some(o) = &self.shared.observer {
             o.event(&Event::Drained);
         }
