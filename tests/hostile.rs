@@ -838,14 +838,42 @@ fn a_panicking_handler_releases_its_client_and_the_server_goes_on() {
     assert_eq!(stopped.summary.cut, 0);
     let tpc2 = good.stop();
 
-    let all = merged([tpc1, tpc2]);
+    // A pool of three workers, one of them busy with a well-behaved client for the whole test:
+    // more panics than workers, and every later client is still served.
+    let h = start(Mode::Echo, |c| c.workers = Some(3));
+    h.spy.panic_when(panics_on_line);
+    let good = Good::start(&h, GoodPlan::persistent(1));
+    for _ in 0..4 {
+        fatal_line(&h);
+    }
+    let mut c = h.raw();
+    c.send(b"after the panics\n");
+    c.echo_of(b"after the panics");
+    c.half_close();
+    c.expect_rest(b"");
+    good.wait_answers(3);
+    let pool1 = good.stop();
+    h.wait_live(0);
+    let good = Good::start(&h, GoodPlan::persistent(1));
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    h.spy.panic_when(move |e| *e == Event::Closed { id });
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.panicked, 5, "{:?}", stopped.summary);
+    let all = merged([tpc1, tpc2, pool1, good.stop()]);
     figures(
         "panics",
         &[
             "handler panic (thread per connection)",
+            "handler panic (pool)",
             "panic while shutting down",
         ],
-        6,
+        11,
         &all,
         "",
     );

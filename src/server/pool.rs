@@ -9,6 +9,7 @@
 
 use crate::sync::{Arc, Backend, Condvar, Lock};
 use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// A closable FIFO of work, shared by the accept loop and the workers.
 pub struct WorkQueue<T: Send, B: Backend> {
@@ -69,13 +70,16 @@ impl<T: Send, B: Backend> WorkQueue<T, B> {
 }
 
 /// Starts `n` workers named `worker-{i}`, each running `serve` on items
-/// until the queue is closed and empty.
+/// until the queue is closed and empty. Each worker returns how many of its
+/// items panicked: a panic ends that item (unwinding drops what it held),
+/// not the worker, or a few panicking connections would leave a pool with
+/// nobody to serve the queue.
 pub fn start_workers<T, B>(
     n: usize,
     stack_size: Option<usize>,
     queue: &Arc<WorkQueue<T, B>>,
     serve: impl Fn(T) + Send + Sync + 'static,
-) -> std::io::Result<Vec<B::JoinHandle<()>>>
+) -> std::io::Result<Vec<B::JoinHandle<usize>>>
 where
     T: Send + 'static,
     B: Backend,
@@ -85,9 +89,16 @@ where
         .map(|i| {
             let (queue, serve) = (queue.clone(), serve.clone());
             B::spawn(format!("worker-{i}"), stack_size, move || {
+                let mut panicked = 0;
                 while let Some(item) = queue.pop() {
-                    serve(item);
+                    // Unwind safe in practice: the item is gone either way,
+                    // and the shared state `serve` touches recovers from a
+                    // panic (its guards release, its locks ignore poisoning).
+                    if catch_unwind(AssertUnwindSafe(|| serve(item))).is_err() {
+                        panicked += 1;
+                    }
                 }
+                panicked
             })
         })
         .collect()

@@ -56,7 +56,8 @@ type Queue<B, L> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
 pub struct Running<B: Backend, L: Listener> {
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
     acceptor: Option<B::JoinHandle<AcceptEnd<B::JoinHandle<()>>>>,
-    workers: Vec<B::JoinHandle<()>>,
+    /// Pool workers; each returns how many connections panicked on it.
+    workers: Vec<B::JoinHandle<usize>>,
     queue: Option<Queue<B, L>>,
     unblock_accept: Box<dyn Fn() + Send + Sync>,
     /// Wakers taken from the registry at shutdown, kept to cut stragglers
@@ -130,7 +131,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// or another thread — and returns the final counts. Connections still
     /// busy after the grace period are cut.
     pub fn join(mut self) -> Summary {
-        let (mut threads, panicked_early) = match self.acceptor.take().map(|a| a.join()) {
+        let (threads, panicked_early) = match self.acceptor.take().map(|a| a.join()) {
             Some(Ok(end)) => (end.threads, end.panicked),
             Some(Err(_)) | None => {
                 tracing::error!("the accept loop panicked");
@@ -143,8 +144,9 @@ impl<B: Backend, L: Listener> Running<B, L> {
             queue.close();
         }
         let cut = self.drain_within_grace();
-        threads.append(&mut self.workers);
+        let in_workers: usize = self.workers.drain(..).map(|w| w.join().unwrap_or(1)).sum();
         let panicked = panicked_early
+            + in_workers
             + threads
                 .into_iter()
                 .map(|t| t.join())
