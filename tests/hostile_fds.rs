@@ -22,7 +22,7 @@ use many_clients::conn::Mode;
 use many_clients::server::ServerConfig;
 use socket2::{Domain, Socket, Type};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -167,9 +167,14 @@ fn spare_socket() -> Socket {
 /// already reserved the descriptor its connection will get, so the first client to arrive while
 /// the process is out of descriptors is still accepted (a Linux detail the test relies on).
 fn wait_blocked_in_accept(tid: u64) {
-    let wchan = format!("/proc/self/task/{tid}/wchan");
-    eventually("the accept thread blocks in accept", SETTLE, || {
-        std::fs::read_to_string(&wchan).is_ok_and(|w| w.contains("accept"))
+    wait_blocked(tid, "accept", "accept");
+}
+
+/// Polls until thread `tid` sleeps in a kernel function whose name contains `wchan`.
+fn wait_blocked(tid: u64, what: &str, wchan: &str) {
+    let path = format!("/proc/self/task/{tid}/wchan");
+    eventually(&format!("the {what} thread blocks"), SETTLE, || {
+        std::fs::read_to_string(&path).is_ok_and(|w| w.contains(wchan))
     });
 }
 
@@ -234,6 +239,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     // Client sockets made while descriptors are free: connecting one later takes no new one.
     let first = spare_socket();
     let waiting: Vec<Socket> = (0..5).map(|_| spare_socket()).collect();
+    let last = spare_socket();
     let failed_before = log.count("accept failed");
     let unwatched_before = log.count("cannot watch for shutdown");
 
@@ -314,7 +320,53 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     });
     let tally2 = good.stop();
 
-    drop(clients);
+    // 3. Shutdown while out of descriptors, with a client that got in on the descriptor the
+    //    blocked `accept` had reserved, and so has no second handle for shutdown to wake it by.
+    let h = start(Mode::Echo, config);
+    let good = Good::start(&h, GoodPlan::persistent(2));
+    wait_blocked_in_accept(accept_tid());
+    let addr = h.addr;
+    let mut hog = exhaust();
+    last.connect_timeout(&addr.into(), T).expect("connect");
+    let mut last = Raw::from_stream(last.into());
+    last.send(b"last one in\n");
+    last.echo_of(b"last one in");
+    // Wait until its handler is back in `read` (`wait_woken`), where only a wake-up or a
+    // timeout reaches it. Looking needs two descriptors for a moment; then take them back.
+    let id = h.spy.id_of(last.local);
+    hog.truncate(hog.len() - 2);
+    let handler = threads()
+        .into_iter()
+        .find(|(_, n)| *n == format!("client-{id}"));
+    wait_blocked(
+        handler.expect("the handler thread").0,
+        "handler",
+        "wait_woken",
+    );
+    hog.extend(exhaust());
+    assert_eq!(
+        log.count("cannot watch for shutdown") - unwatched_before,
+        2,
+        "served without a waker"
+    );
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    // The shutdown line, read while still out of descriptors (reading needs none).
+    let _ = last.stream().set_read_timeout(Some(grace));
+    let mut told = Vec::new();
+    let _ = last.reader.read_until(b'\n', &mut told);
+    last.half_close();
+    let stopped2 = stop_while_out_of_fds(stopping, hog, grace + CUT_SLACK, || {
+        let _ = last.stream().shutdown(std::net::Shutdown::Both);
+        drop(TcpStream::connect_timeout(&addr, T));
+    });
+    assert_eq!(
+        show(&told),
+        show(SHUTTING_DOWN),
+        "the unwatched client is told too"
+    );
+    let tally3 = good.stop();
+    drop((clients, last));
     let mut open = 0;
     eventually(
         &format!("no descriptor leaked ({fds_at_start} at the start)"),
@@ -325,7 +377,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
         },
     );
     let all = Tally {
-        answered: tally1.answered + tally2.answered,
+        answered: tally1.answered + tally2.answered + tally3.answered,
         ..Tally::default()
     };
     figures(
@@ -333,13 +385,14 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
         &[
             "out of fds with clients in the backlog",
             "shutdown out of fds, accept blocked",
+            "shutdown out of fds, client without waker",
         ],
-        6,
+        7,
         &all,
         &format!(
             ", accept thread CPU {cpu} ticks in {out_for:?} out of fds; {served_meanwhile} replies \
-             served meanwhile; join took {:?}",
-            stopped1.took
+             served meanwhile; joins took {:?} and {:?}",
+            stopped1.took, stopped2.took
         ),
     );
 }

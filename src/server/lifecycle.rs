@@ -264,7 +264,8 @@ where
             None
         }
     };
-    let ending = run(&mut stream, &mut conn, shared, clock);
+    let watched = registration.is_some();
+    let ending = run(&mut stream, &mut conn, shared, clock, watched);
     drop(registration);
     match shared.conn.mode {
         Mode::Greet => tracing::info!("Client {id} disconnected."),
@@ -289,10 +290,20 @@ where
     S: Stream,
     C: Clock + ?Sized,
 {
-    run(&mut stream, &mut conn, shared, clock);
+    // Not registered, but draining ends on its own within `drain_timeout`.
+    run(&mut stream, &mut conn, shared, clock, true);
 }
 
-fn run<B, S, C>(stream: &mut S, conn: &mut Conn, shared: &Shared<B, S::Waker>, clock: &C) -> Ending
+/// How often a connection that shutdown cannot wake polls the flag instead.
+const UNWATCHED_POLL: Duration = Duration::from_millis(200);
+
+fn run<B, S, C>(
+    stream: &mut S,
+    conn: &mut Conn,
+    shared: &Shared<B, S::Waker>,
+    clock: &C,
+    watched: bool,
+) -> Ending
 where
     B: Backend,
     S: Stream,
@@ -310,6 +321,7 @@ where
     let cx = Context {
         shutting_down: &shutting_down,
         observer: shared.observer.as_deref(),
+        poll_shutdown: (!watched).then_some(UNWATCHED_POLL),
     };
     driver::drive(stream, conn, clock, &cx)
 }
