@@ -147,14 +147,17 @@ fn warnings() -> &'static Captured {
     })
 }
 
-/// The thread id of the server's `accept` thread.
+/// The thread id of the server's `accept` thread (polled for: a new thread names itself).
 fn accept_tid() -> u64 {
-    let accept: Vec<u64> = threads()
-        .into_iter()
-        .filter(|(_, n)| n == "accept")
-        .map(|(t, _)| t)
-        .collect();
-    assert_eq!(accept.len(), 1, "one accept thread");
+    let mut accept = Vec::new();
+    eventually("one thread named accept", SETTLE, || {
+        accept = threads()
+            .into_iter()
+            .filter(|(_, n)| n == "accept")
+            .map(|(t, _)| t)
+            .collect();
+        accept.len() == 1
+    });
     accept[0]
 }
 

@@ -655,6 +655,8 @@ struct Flags {
     /// refused or unanswered *new* connection, are right answers.
     shutting: AtomicBool,
     answered: AtomicU64,
+    /// Clients that have had their first reply.
+    ready: AtomicU64,
 }
 
 /// Well-behaved clients running on their own threads until stopped, checking every reply.
@@ -678,6 +680,7 @@ impl Good {
             stop: AtomicBool::new(false),
             shutting: AtomicBool::new(false),
             answered: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
         });
         let threads = (0..plan.clients)
             .map(|k| {
@@ -692,7 +695,18 @@ impl Good {
             })
             .collect();
         let good = Good { flags, threads };
-        good.wait_answers(plan.clients as u64);
+        // Every client connected and answered, so none of them connects later, in the middle
+        // of the fault.
+        let clients = plan.clients as u64;
+        eventually(
+            "each well-behaved client gets a first reply",
+            SETTLE,
+            || {
+                good.flags.ready.load(Ordering::SeqCst) == clients
+                    || good.threads.iter().any(|t| t.is_finished())
+            },
+        );
+        good.wait_answers(1);
         good
     }
 
@@ -772,6 +786,9 @@ fn echo_client(addr: SocketAddr, k: usize, plan: GoodPlan, flags: &Flags) -> Tal
                 Ok(()) => {
                     tally.answered += 1;
                     on_conn += 1;
+                    if tally.answered == 1 {
+                        flags.ready.fetch_add(1, Ordering::SeqCst);
+                    }
                     flags.answered.fetch_add(1, Ordering::SeqCst);
                 }
                 Err(_)
@@ -828,6 +845,9 @@ fn greet_client(addr: SocketAddr, k: usize, plan: GoodPlan, flags: &Flags) -> Ta
                 Some(id) => {
                     tally.ids.push(id);
                     tally.answered += 1;
+                    if tally.answered == 1 {
+                        flags.ready.fetch_add(1, Ordering::SeqCst);
+                    }
                     flags.answered.fetch_add(1, Ordering::SeqCst);
                 }
                 None if flags.shutting.load(Ordering::SeqCst)
