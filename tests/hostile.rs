@@ -370,7 +370,7 @@ fn slowloris_and_silent_clients_are_cut_at_the_idle_timeout() {
 }
 
 #[test]
-fn a_client_that_never_reads_is_cut_by_the_write_timeout() {
+fn a_client_that_never_reads_is_cut_and_leaves_no_thread_behind() {
     let _serial = serial();
     let idle = Duration::from_secs(1);
     let h = start(Mode::Echo, |c| c.idle_timeout = idle);
