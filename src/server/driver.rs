@@ -29,6 +29,10 @@ pub struct Context<'a> {
     pub write_timeout: Duration,
     /// Where events go, if anywhere.
     pub observer: Option<&'a dyn Observer>,
+    /// For a connection shutdown cannot wake (no waker could be made, e.g.
+    /// out of file descriptors): the longest a read may block before the
+    /// shutdown flag is polled again. `None` when shutdown wakes it.
+    pub poll_shutdown: Option<Duration>,
 }
 
 /// Runs `conn` over `stream` until the connection closes.
@@ -79,12 +83,13 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                 conn.handle_timeout(now);
                 continue;
             };
-            if armed.is_none_or(|a| a > left) {
-                // A zero timeout is an error for sockets; `left` is non-zero.
-                if stream.set_read_timeout(Some(left)).is_err() {
+            let wait = cx.poll_shutdown.map_or(left, |poll| left.min(poll));
+            if armed.is_none_or(|a| a > wait) {
+                // A zero timeout is an error for sockets; `wait` is non-zero.
+                if stream.set_read_timeout(Some(wait)).is_err() {
                     return Ending::ReadFailed;
                 }
-                armed = Some(left);
+                armed = Some(wait);
             }
         }
         match stream.read(&mut buf) {
@@ -285,6 +290,7 @@ mod tests {
         let cx = Context {
             shutting_down: &running,
             write_timeout: timeout,
+            poll_shutdown: None,
             observer: None,
         };
         assert_eq!(

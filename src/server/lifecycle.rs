@@ -94,20 +94,30 @@ impl<B: Backend, W: Wake> Shared<B, W> {
     }
 }
 
-/// The accept loop. Returns the handles of every thread it started that may
-/// still be running, for the caller to join after the drain.
+/// What the accept loop leaves behind when it ends.
+pub struct AcceptEnd<H> {
+    /// Every thread it started that may still be running, for the caller to
+    /// join after the drain.
+    pub threads: Vec<H>,
+    /// Threads it already joined on the way (finished ones, tidied up) that
+    /// had panicked.
+    pub panicked: usize,
+}
+
+/// The accept loop. Runs until shutdown.
 pub fn accept_loop<B, L, C>(
     listener: L,
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
     clock: Arc<C>,
     dispatch: Dispatch<L::Stream, B>,
-) -> Vec<B::JoinHandle<()>>
+) -> AcceptEnd<B::JoinHandle<()>>
 where
     B: Backend,
     L: Listener,
     C: Clock,
 {
-    let mut threads = Vec::new();
+    let mut threads: Vec<B::JoinHandle<()>> = Vec::new();
+    let mut panicked = 0;
     let mut errors = AcceptErrors::default();
     loop {
         let (stream, peer) = match listener.accept() {
@@ -129,13 +139,16 @@ where
         if let Some(thread) = admit(stream, peer, &shared, &clock, &dispatch) {
             threads.push(thread);
         }
-        // Forget threads that have finished, so a long-running server does
-        // not keep a handle per connection it ever served.
+        // Join threads that have finished, so a long-running server does
+        // not keep a handle per connection it ever served; count their panics.
         if threads.len() >= 64 && threads.len().is_power_of_two() {
-            threads.retain(|t: &B::JoinHandle<()>| !t.is_finished());
+            let (done, running): (Vec<_>, Vec<_>) =
+                threads.into_iter().partition(|t| t.is_finished());
+            threads = running;
+            panicked += done.into_iter().filter_map(|t| t.join().err()).count();
         }
     }
-    threads
+    AcceptEnd { threads, panicked }
 }
 
 /// Admits one accepted connection: busy answer, or guards, id and a thread.
@@ -256,7 +269,8 @@ where
             None
         }
     };
-    let ending = run(&mut stream, &mut conn, shared, clock);
+    let watched = registration.is_some();
+    let ending = run(&mut stream, &mut conn, shared, clock, watched);
     drop(registration);
     match shared.conn.mode {
         Mode::Greet => tracing::info!("Client {id} disconnected."),
@@ -281,10 +295,20 @@ where
     S: Stream,
     C: Clock + ?Sized,
 {
-    run(&mut stream, &mut conn, shared, clock);
+    // Not registered, but draining ends on its own within `drain_timeout`.
+    run(&mut stream, &mut conn, shared, clock, true);
 }
 
-fn run<B, S, C>(stream: &mut S, conn: &mut Conn, shared: &Shared<B, S::Waker>, clock: &C) -> Ending
+/// How often a connection that shutdown cannot wake polls the flag instead.
+const UNWATCHED_POLL: Duration = Duration::from_millis(200);
+
+fn run<B, S, C>(
+    stream: &mut S,
+    conn: &mut Conn,
+    shared: &Shared<B, S::Waker>,
+    clock: &C,
+    watched: bool,
+) -> Ending
 where
     B: Backend,
     S: Stream,
@@ -297,6 +321,7 @@ where
         // stopped reading: give up on it (PROTOCOL.md, limits table).
         write_timeout: shared.conn.idle_timeout,
         observer: shared.observer.as_deref(),
+        poll_shutdown: (!watched).then_some(UNWATCHED_POLL),
     };
     driver::drive(stream, conn, clock, &cx)
 }

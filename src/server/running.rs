@@ -11,7 +11,7 @@
 //! 4. (in `join`) wait for the drain up to the grace period, cut whoever is
 //!    left, then join every thread.
 
-use super::lifecycle::{self, Admitted, Dispatch, Shared};
+use super::lifecycle::{self, AcceptEnd, Admitted, Dispatch, Shared};
 use super::observe::Event;
 use super::pool::{self, WorkQueue};
 use super::transport::{Listener, Stream, Wake};
@@ -52,15 +52,15 @@ pub struct LiveStats {
 }
 
 /// The pool's queue of admitted connections.
-type Queue<L, B> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
+type Queue<B, L> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
 
 /// A started server: its accept loop, its workers and what they share.
 pub struct Running<B: Backend, L: Listener> {
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
-    acceptor: Option<B::JoinHandle<Vec<B::JoinHandle<()>>>>,
-    /// Pool workers; each returns how many handler panics it contained.
+    acceptor: Option<B::JoinHandle<AcceptEnd<B::JoinHandle<()>>>>,
+    /// Pool workers; each returns how many connections panicked on it.
     workers: Vec<B::JoinHandle<usize>>,
-    queue: Option<Queue<L, B>>,
+    queue: Option<Queue<B, L>>,
     unblock_accept: Box<dyn Fn() + Send + Sync>,
     /// Wakers taken from the registry at shutdown, kept to cut stragglers
     /// after the grace period.
@@ -133,11 +133,11 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// or another thread — and returns the final counts. Connections still
     /// busy after the grace period are cut.
     pub fn join(mut self) -> Summary {
-        let threads = match self.acceptor.take().map(|a| a.join()) {
-            Some(Ok(threads)) => threads,
+        let (threads, panicked_early) = match self.acceptor.take().map(|a| a.join()) {
+            Some(Ok(end)) => (end.threads, end.panicked),
             Some(Err(_)) | None => {
                 tracing::error!("the accept loop panicked");
-                Vec::new()
+                (Vec::new(), 0)
             }
         };
         if let Some(queue) = &self.queue {
@@ -146,14 +146,14 @@ impl<B: Backend, L: Listener> Running<B, L> {
             queue.close();
         }
         let cut = self.drain_within_grace();
-        let mut panicked = threads
-            .into_iter()
-            .map(|t| t.join())
-            .filter(Result::is_err)
-            .count();
-        for worker in self.workers.drain(..) {
-            panicked += worker.join().unwrap_or(1);
-        }
+        let in_workers: usize = self.workers.drain(..).map(|w| w.join().unwrap_or(1)).sum();
+        let panicked = panicked_early
+            + in_workers
+            + threads
+                .into_iter()
+                .map(|t| t.join())
+                .filter(Result::is_err)
+                .count();
         if let Some(o) = &self.shared.observer {
             o.event(&Event::Drained);
         }

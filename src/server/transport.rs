@@ -2,8 +2,10 @@
 //! so the same lifecycle runs over `std::net` for real and over in-memory
 //! pipes ([`super::pipe`]) inside loom models.
 
+use socket2::{Domain, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// A source of connections: `accept` blocks until one arrives.
@@ -65,9 +67,17 @@ impl Listener for TcpListener {
             };
             addr.set_ip(loopback);
         }
+        // The socket is made now, not at shutdown: a server out of file
+        // descriptors (EMFILE) must still be able to stop, and connecting a
+        // socket that exists takes no new descriptor.
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        let socket = Mutex::new(Some(socket));
         Ok(Box::new(move || {
-            // Failure is fine: it means accept is not blocked on a live listener.
-            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+            let socket = socket.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(socket) = socket {
+                // Failure is fine: it means accept is not blocked on a live listener.
+                let _ = socket.connect_timeout(&addr.into(), Duration::from_secs(1));
+            }
         }))
     }
 }

@@ -1,0 +1,882 @@
+#![cfg(not(loom))]
+//! Hostile clients and faults, each run *while well-behaved clients are being served*: the server
+//! keeps serving, answers the hostile client as PROTOCOL.md says, and loses nothing.
+//!
+//! Every test: a server on a free loopback port with a [`Spy`] observer; a few well-behaved
+//! clients on threads that check every reply (`check_echo_reply` / `parse_greet_id`); the
+//! hostile clients; then the checks: no well-behaved reply lost, the hostile client got the
+//! protocol's exact bytes, its connection and thread are gone, `stats()` back to `live == 0`,
+//! `active == 0`. Each test ends with the same fault again *during shutdown*: `join()` returns
+//! within the grace period and no server thread (`accept`, `client-{id}`, `worker-{i}`, `busy`)
+//! is left. The tests take turns ([`serial`]) because they count server threads by name.
+//!
+//! The fd-limit games (`EMFILE` in the accept loop, 5,000 idle connections) are in
+//! `tests/hostile_fds.rs`, a binary of their own.
+
+#[path = "support/hostile.rs"]
+mod support;
+
+use many_clients::conn::Mode;
+use many_clients::server::Event;
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// `--max-line` for the tests that send long lines.
+const MAX_LINE: usize = 1024;
+
+/// Merges the well-behaved clients' tallies of a test's phases, for its figures.
+fn merged(tallies: impl IntoIterator<Item = Tally>) -> Tally {
+    let mut all = Tally::default();
+    for t in tallies {
+        all.answered += t.answered;
+        all.lost.extend(t.lost);
+        all.told_shutdown += t.told_shutdown;
+    }
+    all
+}
+
+#[test]
+fn oversize_lines_get_the_limit_answer_and_nothing_else_is_disturbed() {
+    let _serial = serial();
+    let h = start(Mode::Echo, |c| c.max_line = MAX_LINE);
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut hostile = 0;
+
+    // One byte over the limit, with its newline.
+    let mut c = h.raw();
+    c.send(format!("{}\n", "x".repeat(MAX_LINE + 1)).as_bytes());
+    c.half_close();
+    c.expect_rest(&too_long(MAX_LINE));
+    // A `\r` counts: N bytes of text and `\r\n` is one over.
+    let mut c = h.raw();
+    c.send(format!("{}\r\n", "w".repeat(MAX_LINE)).as_bytes());
+    c.half_close();
+    c.expect_rest(&too_long(MAX_LINE));
+    // Exactly the limit is a line, and the lines before a bad one in the same write are
+    // answered first; what follows the bad one is not.
+    let mut c = h.raw();
+    let exact = "y".repeat(MAX_LINE);
+    let almost = "v".repeat(MAX_LINE - 1);
+    let long = "z".repeat(MAX_LINE * 3);
+    c.send(format!("first\n{exact}\n{almost}\r\n{long}\nnever\n").as_bytes());
+    c.half_close();
+    c.echo_of(b"first");
+    c.echo_of(exact.as_bytes());
+    c.echo_of(almost.as_bytes());
+    c.expect_rest(&too_long(MAX_LINE));
+    hostile += 3;
+
+    // Four megabytes with no newline at all, written on one thread while another reads: the
+    // answer comes, the rest is drained (not stored), the connection closes cleanly.
+    let before = good.answered();
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    let mut writer = c.stream().try_clone().expect("clone");
+    let flood = thread::spawn(move || {
+        let sent = writer.write_all(&vec![b'a'; 4 << 20]);
+        let _ = writer.shutdown(std::net::Shutdown::Write);
+        sent.is_ok()
+    });
+    c.expect_rest(&too_long(MAX_LINE));
+    assert!(
+        flood.join().expect("writer"),
+        "the server drained all 4 MiB"
+    );
+    h.wait_gone(id);
+    hostile += 1;
+    good.wait_answers(3);
+    assert!(
+        good.answered() > before,
+        "well-behaved clients were served during the fault"
+    );
+    let phase1 = good.stop();
+    h.wait_live(0);
+
+    // Shutdown while a client is half-way through a long line.
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut c = h.raw();
+    c.send(&vec![b'b'; MAX_LINE - 1]);
+    h.spy.id_of(c.local);
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.cut, 0);
+    hostile += 1;
+    let all = merged([phase1, good.stop()]);
+    figures(
+        "oversize",
+        &[
+            "line over --max-line",
+            "4 MiB without newline",
+            "shutdown mid-line",
+        ],
+        hostile,
+        &all,
+        &format!(", join took {:?}", stopped.took),
+    );
+}
+
+#[test]
+fn invalid_utf8_nul_and_lone_carriage_returns_get_their_answers() {
+    let _serial = serial();
+    let h = start(Mode::Echo, |c| c.max_line = MAX_LINE);
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut hostile = 0;
+
+    let mut c = h.raw();
+    // Not UTF-8: the error line, and the connection stays open.
+    let bad: [&[u8]; 6] = [
+        b"bad \xff\xfe",
+        b"\xc3",
+        b"\xed\xa0\x80 an encoded surrogate",
+        b"\xf8\x88\x80\x80\x80",
+        b"\xc0\xaf overlong",
+        b"fine until \x80",
+    ];
+    for line in bad {
+        c.send(&[line, b"\n"].concat());
+        assert_eq!(show(&c.line()), show(NOT_UTF8), "{}", show(line));
+    }
+    // NUL is valid UTF-8 and not white space: echoed as it is.
+    for line in ["nul\0in\0the middle", "\0", "\0\0\0 "] {
+        c.send(format!("{line}\n").as_bytes());
+        c.echo_of(line.as_bytes());
+    }
+    // Only carriage returns: one is the line ending's, the rest is white space.
+    for line in ["\r", "\r\r\r", &"\r".repeat(100)] {
+        c.send(format!("{line}\n").as_bytes());
+        c.echo_of(b"");
+    }
+    // In one write, in order: good, bad, good.
+    c.send(b"one\nbad \xff\ntwo\n");
+    c.echo_of(b"one");
+    assert_eq!(show(&c.line()), show(NOT_UTF8));
+    c.echo_of(b"two");
+    // A final line of lone `\r`s without its `\n` is still answered at EOF.
+    c.send(b"\r\r");
+    c.half_close();
+    c.echo_of(b"\r\r");
+    c.expect_rest(b"");
+    hostile += 1;
+    // Lone `\r`s, or NULs, past the limit with no newline: too long.
+    for byte in [b'\r', b'\0'] {
+        let mut c = h.raw();
+        c.send(&vec![byte; MAX_LINE + 1]);
+        c.half_close();
+        c.expect_rest(&too_long(MAX_LINE));
+        hostile += 1;
+    }
+    good.wait_answers(3);
+    let echo1 = good.stop();
+    h.wait_live(0);
+
+    // Shutdown while such a client is connected: the open connection gets the shutdown line.
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut c = h.raw();
+    c.send(b"\xff\0\r\n");
+    assert_eq!(show(&c.line()), show(NOT_UTF8));
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.cut, 0);
+    hostile += 1;
+    let echo2 = good.stop();
+
+    // Greet mode: the message is the first read, whatever its bytes; the seed's thread died on
+    // these, ours answers each with its id.
+    let h = start(Mode::Greet, |_| {});
+    let good = Good::start(&h, GoodPlan::new(3));
+    let messages: [&[u8]; 7] = [
+        b"\xff\xfe bad",
+        b"\xc3",
+        b"\0",
+        b"\0\0\0\n",
+        b"\r",
+        b"\r\r\r\r",
+        b"\r\n",
+    ];
+    for message in messages {
+        let mut c = h.raw();
+        c.send(message);
+        let id = h.spy.id_of(c.local);
+        c.half_close();
+        c.expect_rest(&hello(id));
+        hostile += 1;
+    }
+    good.wait_answers(3);
+    let greet1 = good.stop();
+    h.wait_live(0);
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut c = h.raw();
+    h.spy.id_of(c.local);
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.cut, 0);
+    hostile += 1;
+    let all = merged([echo1, echo2, greet1, good.stop()]);
+    figures(
+        "bad bytes",
+        &[
+            "invalid UTF-8",
+            "NUL bytes",
+            "only \\r",
+            "greet: non-UTF-8/NUL/\\r",
+            "shutdown with them open",
+        ],
+        hostile,
+        &all,
+        "",
+    );
+}
+
+#[test]
+fn slowloris_and_silent_clients_are_cut_at_the_idle_timeout() {
+    let _serial = serial();
+    let idle = Duration::from_millis(800);
+    // PROTOCOL.md: a timeout fires within a quarter of a second of its deadline. This box is
+    // shared with other builds, so the assertion allows more; the figure printed is the real one.
+    let late_ok = Duration::from_millis(750);
+    let every = Duration::from_millis(40);
+    let h = start(Mode::Echo, |c| c.idle_timeout = idle);
+    let good = Good::start(&h, GoodPlan::new(3));
+    let addr = h.addr;
+
+    // Three at once: bytes without a newline; a whole line byte by byte, then bytes again;
+    // nothing at all.
+    let no_newline =
+        thread::spawn(move || Raw::connect(addr).trickle(std::iter::repeat(b'x'), every, T));
+    let one_line = thread::spawn(move || {
+        let bytes = b"slow\n".iter().copied().chain(std::iter::repeat(b'y'));
+        Raw::connect(addr).trickle(bytes, every, T)
+    });
+    let silent = thread::spawn(move || {
+        let mut c = Raw::connect(addr);
+        let began = Instant::now();
+        let line = c.line();
+        let at = began.elapsed();
+        c.half_close();
+        c.expect_rest(b"");
+        (line, at)
+    });
+
+    let (lines, end) = no_newline.join().expect("slowloris");
+    assert_eq!(end, End::Eof);
+    let [(at, line)] = &lines[..] else {
+        panic!("one line, not {lines:?}")
+    };
+    assert_eq!(show(line), show(IDLE));
+    assert!(
+        *at >= idle && *at <= idle + late_ok,
+        "cut after {at:?}, idle timeout {idle:?}"
+    );
+    let mut latest = *at - idle;
+
+    let (lines, end) = one_line.join().expect("slow line");
+    assert_eq!(end, End::Eof);
+    let [(echoed_at, echo), (cut_at, line)] = &lines[..] else {
+        panic!("two lines, not {lines:?}")
+    };
+    let text = String::from_utf8_lossy(echo);
+    many_clients::client::check_echo_reply(&text, "slow").expect("the slow line is echoed");
+    assert_eq!(show(line), show(IDLE));
+    let since_line = *cut_at - *echoed_at;
+    // Counted from the complete line (the echo left just after it was read).
+    assert!(
+        since_line + every >= idle && since_line <= idle + late_ok,
+        "cut {since_line:?} after the line"
+    );
+    latest = latest.max(since_line.saturating_sub(idle));
+
+    let (line, at) = silent.join().expect("silent");
+    assert_eq!(show(&line), show(IDLE));
+    assert!(
+        at >= idle && at <= idle + late_ok,
+        "silent client cut after {at:?}"
+    );
+    latest = latest.max(at - idle);
+    good.wait_answers(3);
+    let echo1 = good.stop();
+    h.wait_live(0);
+    h.stop_when_idle();
+
+    // Greet mode: a client that never sends its message.
+    let h = start(Mode::Greet, |c| c.idle_timeout = idle);
+    let good = Good::start(&h, GoodPlan::new(2));
+    let mut c = h.raw();
+    let began = Instant::now();
+    assert_eq!(show(&c.line()), show(IDLE));
+    let at = began.elapsed();
+    assert!(
+        at >= idle && at <= idle + late_ok,
+        "silent greet client cut after {at:?}"
+    );
+    latest = latest.max(at - idle);
+    c.half_close();
+    c.expect_rest(b"");
+    good.wait_answers(3);
+    let greet1 = good.stop();
+    h.stop_when_idle();
+
+    // Shutdown during a slowloris (with a long idle timeout): it gets the shutdown line at once.
+    let h = start(Mode::Echo, |c| c.idle_timeout = Duration::from_secs(30));
+    let good = Good::start(&h, GoodPlan::new(3));
+    let (addr, spy) = (h.addr, h.spy.clone());
+    let slow = thread::spawn(move || {
+        let mut c = Raw::connect(addr);
+        let _ = spy.id_of(c.local);
+        c.trickle(std::iter::repeat(b'z'), every, T)
+    });
+    let spy = h.spy.clone();
+    eventually("the slowloris is accepted", SETTLE, || {
+        spy.connected.load(Ordering::SeqCst) > 3
+    });
+    good.shutting_down();
+    let stopped = h.stop();
+    let (lines, end) = slow.join().expect("slowloris");
+    assert_eq!(end, End::Eof);
+    let [(_, line)] = &lines[..] else {
+        panic!("one line, not {lines:?}")
+    };
+    assert_eq!(show(line), show(SHUTTING_DOWN));
+    assert_eq!(stopped.summary.cut, 0);
+    let all = merged([echo1, greet1, good.stop()]);
+    figures(
+        "slowloris",
+        &[
+            "1 byte at a time, no newline",
+            "a line byte by byte",
+            "silent (echo, greet)",
+            "shutdown mid-trickle",
+        ],
+        5,
+        &all,
+        &format!(", latest idle cut {latest:?} after its deadline"),
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_and_leaves_no_thread_behind() {
+    let _serial = serial();
+    let idle = Duration::from_secs(1);
+    let h = start(Mode::Echo, |c| c.idle_timeout = idle);
+    let good = Good::start(&h, GoodPlan::new(3));
+    let before = good.answered();
+    let (mut c, sent) = never_reader(&h);
+    let id = h.spy.id_of(c.local);
+    let blocked = Instant::now();
+    assert!(thread_alive(&format!("client-{id}")) || h.spy.has_closed(id));
+    h.wait_gone(id);
+    let gave_up = blocked.elapsed();
+    // Each stalled write may wait the idle timeout, then the idle line, then the drain.
+    assert!(
+        gave_up <= 3 * idle + Duration::from_secs(2),
+        "gave up after {gave_up:?}"
+    );
+    assert!(good.answered() > before, "others were served meanwhile");
+    // What did arrive is a run of right echoes. If the writes crept forward (a byte of window
+    // now and then) instead of stalling, the idle timeout came first and its line is last.
+    let (got, end) = c.rest(T);
+    assert_ne!(end, End::TimedOut, "the connection is closed");
+    let complete: Vec<&[u8]> = got
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n"))
+        .collect();
+    let idle_line = complete.last() == Some(&IDLE);
+    let echoes = &complete[..complete.len() - usize::from(idle_line)];
+    for line in echoes {
+        let text = String::from_utf8_lossy(line);
+        many_clients::client::check_echo_reply(&text, "s").unwrap_or_else(|why| panic!("{why}"));
+    }
+    let replies = echoes.len();
+    good.wait_answers(3);
+    let phase1 = good.stop();
+    h.stop_when_idle();
+
+    // Shutdown while the server is blocked writing to it: the grace period runs out and the
+    // connection is cut; nobody else is.
+    let grace = Duration::from_secs(1);
+    let h = start(Mode::Echo, |c| {
+        c.idle_timeout = Duration::from_secs(30);
+        c.grace = grace;
+    });
+    let good = Good::start(&h, GoodPlan::new(3));
+    let (c2, _) = never_reader(&h);
+    let id = h.spy.id_of(c2.local);
+    let (reported, replied) = h.spy.lines(id);
+    assert!(reported > replied, "its thread is stuck in a write");
+    good.shutting_down();
+    let stopped = h.stop();
+    // Cut once the grace period is over, or (if its writes crept forward to the end of its
+    // replies) told and closed within it; nobody else is cut.
+    assert!(
+        stopped.summary.cut <= 1,
+        "only the never-reader may be cut: {stopped:?}"
+    );
+    if stopped.summary.cut == 1 {
+        assert!(
+            stopped.took >= grace,
+            "cut only after the grace period: {:?}",
+            stopped.took
+        );
+    }
+    let all = merged([phase1, good.stop()]);
+    drop(c2);
+    figures(
+        "never reads",
+        &[
+            "never reads while replies pile up",
+            "shutdown while blocked in write",
+        ],
+        2,
+        &all,
+        &format!(
+            ", sent {sent} bytes, read {replies} replies after{}; cut after {gave_up:?}; \
+             join took {:?} (cut {})",
+            if idle_line { " and the idle line" } else { "" },
+            stopped.took,
+            stopped.summary.cut
+        ),
+    );
+}
+
+#[test]
+fn resets_at_every_point_of_the_conversation_leave_nothing_behind() {
+    let _serial = serial();
+    let h = start(Mode::Echo, |_| {});
+    let good = Good::start(&h, GoodPlan::new(3));
+    let before = good.answered();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        // Before sending anything.
+        let c = h.raw();
+        ids.push(h.spy.id_of(c.local));
+        c.reset();
+        // Mid-line.
+        let mut c = h.raw();
+        ids.push(h.spy.id_of(c.local));
+        c.send(b"half a li");
+        c.reset();
+        // A whole line, reset before its reply is read.
+        let mut c = h.raw();
+        ids.push(h.spy.id_of(c.local));
+        c.send(b"whole line\n");
+        c.reset();
+        // Mid-reply: the server has a lot to write when the reset comes.
+        let mut c = h.raw();
+        ids.push(h.spy.id_of(c.local));
+        c.send(&b"m\n".repeat(20_000));
+        let first = c.line();
+        many_clients::client::check_echo_reply(&String::from_utf8_lossy(&first), "m")
+            .expect("first reply");
+        c.reset();
+    }
+    for &id in &ids {
+        h.wait_gone(id);
+    }
+    assert!(good.answered() > before);
+    good.wait_answers(3);
+    let echo1 = good.stop();
+    h.wait_live(0);
+
+    // Shutdown while connections reset: ten mid-line and five mid-reply reset just as the
+    // server tells them it is shutting down.
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut hostiles = Vec::new();
+    for i in 0..15 {
+        let mut c = h.raw();
+        h.spy.id_of(c.local);
+        if i < 10 {
+            c.send(b"half");
+        } else {
+            c.send(&b"m\n".repeat(20_000));
+        }
+        hostiles.push(c);
+    }
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    for c in hostiles {
+        c.reset();
+    }
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.cut, 0);
+    let echo2 = good.stop();
+    let mut hostile = ids.len() as u64 + 15;
+
+    // Greet mode: reset before sending, and after sending before reading the reply.
+    let h = start(Mode::Greet, |_| {});
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let c = h.raw();
+        ids.push(h.spy.id_of(c.local));
+        c.reset();
+        let mut c = h.raw();
+        c.send(b"hello, then gone");
+        ids.push(h.spy.id_of(c.local));
+        c.reset();
+    }
+    for &id in &ids {
+        h.wait_gone(id);
+    }
+    good.wait_answers(3);
+    let greet1 = good.stop();
+    h.wait_live(0);
+    hostile += ids.len() as u64;
+    let good = Good::start(&h, GoodPlan::new(2));
+    let silent: Vec<Raw> = (0..10).map(|_| h.raw()).collect();
+    for c in &silent {
+        h.spy.id_of(c.local);
+    }
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    for c in silent {
+        c.reset();
+    }
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.cut, 0);
+    hostile += 10;
+    let all = merged([echo1, echo2, greet1, good.stop()]);
+    figures(
+        "resets",
+        &[
+            "RST before sending",
+            "RST mid-line",
+            "RST before reading the reply",
+            "RST mid-reply",
+            "RST during shutdown",
+        ],
+        hostile,
+        &all,
+        "",
+    );
+}
+
+/// What the connections of a flood got.
+#[derive(Debug, Default)]
+struct FloodTally {
+    served: u64,
+    busy: u64,
+    /// After shutdown began: the shutdown line, a refused connect, or a close without reply.
+    unserved_at_shutdown: u64,
+    /// Anything else: must stay empty.
+    wrong: Vec<String>,
+    /// The longest any one connection waited for its answer.
+    slowest: Duration,
+}
+
+/// `threads` × `batches` × `batch` connections, as fast as they go: each thread opens a batch
+/// (connect, send a line), then reads each answer, then closes them all. Once `shutting` is set
+/// a connection may also go unanswered.
+fn flood(
+    addr: SocketAddr,
+    threads: usize,
+    batches: usize,
+    batch: usize,
+    shutting: Arc<AtomicBool>,
+) -> FloodTally {
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let shutting = shutting.clone();
+            thread::Builder::new()
+                .name(format!("flood-{t}"))
+                .spawn(move || {
+                    let mut tally = FloodTally::default();
+                    for b in 0..batches {
+                        let mut open = Vec::new();
+                        for i in 0..batch {
+                            let msg = format!("flood {t}.{b}.{i}");
+                            let began = Instant::now();
+                            let connected =
+                                TcpStream::connect_timeout(&addr, T).and_then(|mut s| {
+                                    s.set_nodelay(true)?;
+                                    s.set_read_timeout(Some(T))?;
+                                    s.set_write_timeout(Some(T))?;
+                                    s.write_all(format!("{msg}\n").as_bytes())?;
+                                    Ok(s)
+                                });
+                            match connected {
+                                Ok(s) => open.push((BufReader::new(s), msg, began)),
+                                Err(_) if shutting.load(Ordering::SeqCst) => {
+                                    tally.unserved_at_shutdown += 1
+                                }
+                                Err(e) => tally.wrong.push(format!("{msg}: connect: {e}")),
+                            }
+                        }
+                        for (mut reader, msg, began) in open {
+                            let mut line = Vec::new();
+                            let read = reader.read_until(b'\n', &mut line);
+                            tally.slowest = tally.slowest.max(began.elapsed());
+                            let shut = shutting.load(Ordering::SeqCst);
+                            match read {
+                                Ok(_) if line == BUSY => tally.busy += 1,
+                                Ok(_) if line.starts_with(b"[") => {
+                                    match many_clients::client::check_echo_reply(
+                                        &String::from_utf8_lossy(&line),
+                                        &msg,
+                                    ) {
+                                        Ok(()) => tally.served += 1,
+                                        Err(why) => tally.wrong.push(format!("{msg}: {why}")),
+                                    }
+                                }
+                                Ok(_) if shut && (line == SHUTTING_DOWN || line.is_empty()) => {
+                                    tally.unserved_at_shutdown += 1
+                                }
+                                Err(e)
+                                    if shut
+                                        && !matches!(
+                                            e.kind(),
+                                            ErrorKind::WouldBlock | ErrorKind::TimedOut
+                                        ) =>
+                                {
+                                    tally.unserved_at_shutdown += 1
+                                }
+                                Ok(_) => tally.wrong.push(format!("{msg}: got {:?}", show(&line))),
+                                Err(e) => tally
+                                    .wrong
+                                    .push(format!("{msg}: {e} after {:?}", began.elapsed())),
+                            }
+                        }
+                    }
+                    tally
+                })
+                .expect("spawn a flood thread")
+        })
+        .collect();
+    let mut all = FloodTally::default();
+    for w in workers {
+        let t = w.join().expect("flood thread");
+        all.served += t.served;
+        all.busy += t.busy;
+        all.unserved_at_shutdown += t.unserved_at_shutdown;
+        all.wrong.extend(t.wrong);
+        all.slowest = all.slowest.max(t.slowest);
+    }
+    all
+}
+
+#[test]
+fn a_flood_of_2000_connects_gets_service_or_busy_and_the_server_recovers() {
+    let _serial = serial();
+    let max = 100;
+    let h = start(Mode::Echo, |c| {
+        c.max_connections = max;
+        c.idle_timeout = Duration::from_secs(10);
+    });
+    // On one connection each for the whole test, so they hold 3 of the 100 places.
+    let good = Good::start(&h, GoodPlan::persistent(3));
+    let before = good.answered();
+    let began = Instant::now();
+    // A batch is held open until its answers are read, and one batch is over the limit on its
+    // own: some of every batch must be answered busy.
+    let (threads, batches, batch) = (8, 2, 125);
+    let total = (threads * batches * batch) as u64;
+    let f = flood(
+        h.addr,
+        threads,
+        batches,
+        batch,
+        Arc::new(AtomicBool::new(false)),
+    );
+    let took = began.elapsed();
+    assert!(
+        f.wrong.is_empty(),
+        "{} of {total} connections went wrong: {:#?}",
+        f.wrong.len(),
+        f.wrong
+    );
+    assert_eq!(f.served + f.busy, total, "{f:?}");
+    assert!(f.busy > 0, "the flood went past the limit: {f:?}");
+    assert!(
+        f.slowest < Duration::from_secs(5),
+        "a connection waited {:?}",
+        f.slowest
+    );
+    let stats = h.stats();
+    assert_eq!(
+        stats.refused, f.busy,
+        "every busy answer is counted refused"
+    );
+    assert_eq!(h.spy.refused.load(Ordering::SeqCst), f.busy);
+    assert!(
+        stats.clients.peak <= max as u64,
+        "never more than the limit at once: {stats:?}"
+    );
+    assert!(
+        good.answered() > before,
+        "the well-behaved clients were served during the flood"
+    );
+    // Recovered: back to the three well-behaved connections, and a new client is served.
+    h.wait_live(3);
+    let mut c = h.raw();
+    c.send(b"after the flood\n");
+    c.echo_of(b"after the flood");
+    c.half_close();
+    c.expect_rest(b"");
+    let phase1 = good.stop();
+    h.wait_live(0);
+
+    // The same flood, and shutdown in the middle of it: every connection still ends at once.
+    let good = Good::start(&h, GoodPlan::persistent(3));
+    let shutting = Arc::new(AtomicBool::new(false));
+    let (addr, flag) = (h.addr, shutting.clone());
+    let second = thread::spawn(move || flood(addr, threads, batches, batch, flag));
+    let spy = h.spy.clone();
+    let seen = || spy.connected.load(Ordering::SeqCst) + spy.refused.load(Ordering::SeqCst);
+    let mark = seen();
+    eventually("the second flood is under way", SETTLE, || {
+        seen() >= mark + 300
+    });
+    shutting.store(true, Ordering::SeqCst);
+    good.shutting_down();
+    let stopped = h.stop();
+    let f2 = second.join().expect("second flood");
+    assert!(f2.wrong.is_empty(), "{:#?}", f2.wrong);
+    assert_eq!(
+        f2.served + f2.busy + f2.unserved_at_shutdown,
+        total,
+        "{f2:?}"
+    );
+    assert!(
+        f2.slowest < Duration::from_secs(5),
+        "a connection waited {:?}",
+        f2.slowest
+    );
+    assert_eq!(stopped.summary.cut, 0);
+    let all = merged([phase1, good.stop()]);
+    figures(
+        "flood",
+        &[
+            "2,000 connects against --max-connections 100",
+            "the same flood with shutdown mid-way",
+        ],
+        2 * total,
+        &all,
+        &format!(
+            ", flood 1: {} served + {} busy in {took:?} (slowest {:?}); flood 2: {} served, {} busy, \
+             {} unserved at shutdown; join took {:?}",
+            f.served, f.busy, f.slowest, f2.served, f2.busy, f2.unserved_at_shutdown, stopped.took
+        ),
+    );
+}
+
+/// The length of the line that makes the observer panic (no well-behaved line is this long).
+const PANIC_LEN: usize = 77;
+
+/// Sends the fatal line and checks what a client of a panicking handler sees: the connection
+/// closes without a reply.
+fn fatal_line(h: &Harness) -> u64 {
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    c.send(&[vec![b'P'; PANIC_LEN], b"\n".to_vec()].concat());
+    c.half_close();
+    c.expect_rest(b"");
+    h.wait_gone(id);
+    id
+}
+
+#[test]
+fn a_panicking_handler_releases_its_client_and_the_server_goes_on() {
+    let _serial = serial();
+    let panics_on_line = |e: &Event| matches!(e, Event::Message { len: PANIC_LEN, .. });
+
+    // A thread per connection.
+    let h = start(Mode::Echo, |_| {});
+    h.spy.panic_when(panics_on_line);
+    let good = Good::start(&h, GoodPlan::new(3));
+    for _ in 0..5 {
+        let before = good.answered();
+        fatal_line(&h);
+        assert!(h.stats().clients.is_consistent());
+        good.wait_answers(2);
+        assert!(good.answered() > before);
+    }
+    // Enough short connections afterwards that the accept loop tidies up its list of finished
+    // threads: the panics must still be counted at the end.
+    for i in 0..70 {
+        let mut c = h.raw();
+        let line = format!("short {i}");
+        c.send(format!("{line}\n").as_bytes());
+        c.echo_of(line.as_bytes());
+        c.half_close();
+        c.expect_rest(b"");
+    }
+    let stats = h.stats();
+    assert!(stats.clients.is_consistent(), "{stats:?}");
+    let tpc1 = good.stop();
+    h.wait_live(0);
+    let stats = h.stats();
+    assert_eq!(
+        stats.clients.served, stats.clients.issued,
+        "every client counted served: {stats:?}"
+    );
+
+    // Shutdown with a handler that panics as it closes.
+    let good = Good::start(&h, GoodPlan::new(3));
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    h.spy.panic_when(move |e| *e == Event::Closed { id });
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.panicked, 6, "{:?}", stopped.summary);
+    assert_eq!(stopped.summary.cut, 0);
+    let tpc2 = good.stop();
+
+    // A pool of three workers, one of them busy with a well-behaved client for the whole test:
+    // more panics than workers, and every later client is still served.
+    let h = start(Mode::Echo, |c| c.workers = Some(3));
+    h.spy.panic_when(panics_on_line);
+    let good = Good::start(&h, GoodPlan::persistent(1));
+    for _ in 0..4 {
+        fatal_line(&h);
+    }
+    let mut c = h.raw();
+    c.send(b"after the panics\n");
+    c.echo_of(b"after the panics");
+    c.half_close();
+    c.expect_rest(b"");
+    good.wait_answers(3);
+    let pool1 = good.stop();
+    h.wait_live(0);
+    let good = Good::start(&h, GoodPlan::persistent(1));
+    let mut c = h.raw();
+    let id = h.spy.id_of(c.local);
+    h.spy.panic_when(move |e| *e == Event::Closed { id });
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    assert_eq!(show(&c.line()), show(SHUTTING_DOWN));
+    c.half_close();
+    c.expect_rest(b"");
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.panicked, 5, "{:?}", stopped.summary);
+    let all = merged([tpc1, tpc2, pool1, good.stop()]);
+    figures(
+        "panics",
+        &[
+            "handler panic (thread per connection)",
+            "handler panic (pool)",
+            "panic while shutting down",
+        ],
+        11,
+        &all,
+        "",
+    );
+}

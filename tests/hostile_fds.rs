@@ -1,0 +1,494 @@
+#![cfg(not(loom))]
+//! The file-descriptor games, in a binary of their own because they change this process's
+//! `RLIMIT_NOFILE` and, for a while, leave it no free descriptor at all:
+//!
+//! * out of descriptors (`EMFILE`): the accept loop must neither spin nor die. It backs off,
+//!   logs once per burst, the connected clients go on being served, and the clients that waited
+//!   in the backlog are served as soon as descriptors are free again. Measured: the `accept`
+//!   thread's CPU time (`/proc/self/task/<tid>/stat`) over the window.
+//! * shutdown while out of descriptors, with a connection that got the last descriptor and so
+//!   no second handle for shutdown to wake it by: `join()` still returns within the grace period.
+//! * 5,000 idle connections held at once (64 KiB thread stacks), while others are served; the
+//!   RSS each costs is printed; then shutdown with all of them open.
+//!
+//! The limit is read from `/proc/self/limits` and changed with util-linux's `prlimit --pid`:
+//! the crate has no `libc` dependency and a `setrlimit` call is not worth adding one for a test.
+//! Where `prlimit` is missing or the hard limit is too low, the test says so and skips.
+
+#[path = "support/hostile.rs"]
+mod support;
+
+use many_clients::conn::Mode;
+use many_clients::server::ServerConfig;
+use socket2::{Domain, Socket, Type};
+use std::fs::File;
+use std::io::{BufRead, Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// `EMFILE` on Linux.
+const EMFILE: i32 = 24;
+
+/// `(soft, hard)` `RLIMIT_NOFILE` of this process.
+fn nofile() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut values = line["Max open files".len()..]
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(u64::MAX));
+    let soft = values.next().unwrap_or(u64::MAX);
+    let hard = values.next().unwrap_or(u64::MAX);
+    (soft, hard)
+}
+
+/// Sets this process's soft `RLIMIT_NOFILE` with `prlimit`.
+fn set_soft_nofile(soft: u64) -> Result<(), String> {
+    let status = Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .map_err(|e| format!("cannot run prlimit: {e}"))?;
+    if !status.success() {
+        return Err(format!("prlimit failed: {status}"));
+    }
+    let (now, _) = nofile();
+    if now == soft {
+        Ok(())
+    } else {
+        Err(format!(
+            "prlimit ran, but the soft limit is {now}, not {soft}"
+        ))
+    }
+}
+
+/// Puts the soft limit back when dropped.
+struct SoftLimit {
+    old: u64,
+}
+
+impl SoftLimit {
+    fn set(soft: u64) -> Result<SoftLimit, String> {
+        let (old, _) = nofile();
+        set_soft_nofile(soft)?;
+        Ok(SoftLimit { old })
+    }
+}
+
+impl Drop for SoftLimit {
+    fn drop(&mut self) {
+        let _ = set_soft_nofile(self.old);
+    }
+}
+
+/// Descriptors open in this process now.
+fn open_fds() -> usize {
+    // The directory handle itself is one of the entries.
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1))
+}
+
+/// Opens `/dev/null` until the process is out of descriptors; dropping the result frees them.
+fn exhaust() -> Vec<File> {
+    let mut hog = Vec::new();
+    loop {
+        match File::open("/dev/null") {
+            Ok(f) => hog.push(f),
+            Err(e) if e.raw_os_error() == Some(EMFILE) => return hog,
+            Err(e) => panic!("opening /dev/null: {e}"),
+        }
+        assert!(hog.len() < 1 << 20, "no descriptor limit in sight");
+    }
+}
+
+/// The server's warnings, captured in memory (this binary's global subscriber).
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&lock(&self.0))
+            .matches(needle)
+            .count()
+    }
+}
+
+fn warnings() -> &'static Captured {
+    static CAPTURED: OnceLock<Captured> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::WARN)
+            .without_time()
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        captured
+    })
+}
+
+/// The thread id of the server's `accept` thread (polled for: a new thread names itself).
+fn accept_tid() -> u64 {
+    let mut accept = Vec::new();
+    eventually("one thread named accept", SETTLE, || {
+        accept = threads()
+            .into_iter()
+            .filter(|(_, n)| n == "accept")
+            .map(|(t, _)| t)
+            .collect();
+        accept.len() == 1
+    });
+    accept[0]
+}
+
+/// A client socket made now, while descriptors are free, to be connected later.
+fn spare_socket() -> Socket {
+    Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket")
+}
+
+/// Polls until the `accept` thread is blocked in `accept` (its `wchan`): such a call has
+/// already reserved the descriptor its connection will get, so the first client to arrive while
+/// the process is out of descriptors is still accepted (a Linux detail the test relies on).
+fn wait_blocked_in_accept(tid: u64) {
+    wait_blocked(tid, "accept", "accept");
+}
+
+/// Polls until thread `tid` sleeps in a kernel function whose name contains `wchan`.
+fn wait_blocked(tid: u64, what: &str, wchan: &str) {
+    let path = format!("/proc/self/task/{tid}/wchan");
+    eventually(&format!("the {what} thread blocks"), SETTLE, || {
+        std::fs::read_to_string(&path).is_ok_and(|w| w.contains(wchan))
+    });
+}
+
+/// Waits for `stopping` (a [`Harness::stop_in_background`]) while this process is out of
+/// descriptors (`hog`). If `join()` has not returned within `limit`, frees the descriptors,
+/// unsticks the server (`unstick`) and fails.
+fn stop_while_out_of_fds(
+    stopping: thread::JoinHandle<Stopped>,
+    hog: Vec<File>,
+    limit: Duration,
+    unstick: impl FnOnce(),
+) -> Stopped {
+    let began = Instant::now();
+    let stopped_in_time = loop {
+        if stopping.is_finished() {
+            break true;
+        }
+        if began.elapsed() > limit {
+            break false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    drop(hog);
+    if !stopped_in_time {
+        unstick();
+        let _ = stopping.join();
+        panic!("join() did not return within {limit:?} while the process was out of descriptors");
+    }
+    stopping.join().expect("stop")
+}
+
+#[test]
+fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
+    let _serial = serial();
+    let log = warnings();
+    let fds_at_start = open_fds();
+    let (soft, hard) = nofile();
+    // Lower the soft limit to a little above what is open, so running out is quick; without
+    // prlimit, run out of the limit we have, if that is reasonable.
+    let _limit = match SoftLimit::set((fds_at_start + 256) as u64) {
+        Ok(limit) => Some(limit),
+        Err(why) if soft <= 65536 => {
+            eprintln!("[hostile_fds] {why}; exhausting the soft limit of {soft} as it is");
+            None
+        }
+        Err(why) => {
+            eprintln!(
+                "[hostile_fds] SKIPPED: {why}, and the soft limit {soft} (hard {hard}) is too high to exhaust"
+            );
+            return;
+        }
+    };
+    let grace = Duration::from_secs(2);
+    let config = |c: &mut ServerConfig| {
+        c.idle_timeout = Duration::from_secs(30);
+        c.grace = grace;
+    };
+    let h = start(Mode::Echo, config);
+    // On one connection each: a new connection would need a descriptor in this process too.
+    let good = Good::start(&h, GoodPlan::persistent(2));
+    let tid = accept_tid();
+    // Client sockets made while descriptors are free: connecting one later takes no new one.
+    let first = spare_socket();
+    let waiting: Vec<Socket> = (0..5).map(|_| spare_socket()).collect();
+    let last = spare_socket();
+    let failed_before = log.count("accept failed");
+    let unwatched_before = log.count("cannot watch for shutdown");
+
+    // 1. Out of descriptors, six clients arrive. The first gets the descriptor the blocked
+    //    `accept` had reserved (and is served without the second handle shutdown uses); for
+    //    the other five `accept` fails with EMFILE, again and again, until descriptors are back.
+    wait_blocked_in_accept(tid);
+    let cpu_before = thread_cpu_ticks(tid);
+    let connected_before = h.spy.connected.load(Ordering::SeqCst);
+    let hog = exhaust();
+    let window = Instant::now();
+    let mut clients: Vec<Raw> = std::iter::once(first)
+        .chain(waiting)
+        .enumerate()
+        .map(|(i, s)| {
+            s.connect_timeout(&h.addr.into(), T)
+                .expect("connect into the backlog");
+            let mut c = Raw::from_stream(s.into());
+            c.send(format!("waited {i}\n").as_bytes());
+            c
+        })
+        .collect();
+    // Hold it for a second and a half (the length of the fault is the scenario); the clients
+    // already connected keep being served all along, and so is the first newcomer.
+    let before = good.answered();
+    clients[0].echo_of(b"waited 0");
+    while window.elapsed() < Duration::from_millis(1500) {
+        good.wait_answers(1);
+    }
+    let served_meanwhile = good.answered() - before;
+    let connected_meanwhile = h.spy.connected.load(Ordering::SeqCst) - connected_before;
+    drop(hog);
+    let out_for = window.elapsed();
+    // Descriptors are back: the five from the backlog are served.
+    for (i, c) in clients.iter_mut().enumerate() {
+        if i > 0 {
+            c.echo_of(format!("waited {i}").as_bytes());
+        }
+        c.half_close();
+        c.expect_rest(b"");
+    }
+    let cpu = thread_cpu_ticks(tid) - cpu_before;
+    assert_eq!(
+        connected_meanwhile, 1,
+        "only the reserved descriptor could be used"
+    );
+    assert_eq!(log.count("cannot watch for shutdown") - unwatched_before, 1);
+    assert!(served_meanwhile > 0);
+    // 100 ticks a second: a spinning loop would have used about 150 in this window.
+    assert!(
+        cpu <= 15,
+        "the accept thread used {cpu} ticks of CPU in {out_for:?}"
+    );
+    assert_eq!(
+        log.count("accept failed") - failed_before,
+        1,
+        "one warning per burst"
+    );
+    assert_eq!(
+        log.count("accept recovered"),
+        1,
+        "and one when it recovered"
+    );
+    good.wait_answers(3);
+    let tally1 = good.stop();
+    h.wait_live(0);
+
+    // 2. Shutdown while out of descriptors with `accept` blocked: the server cannot connect to
+    //    itself to wake it then (that needs a descriptor), and must stop all the same.
+    let good = Good::start(&h, GoodPlan::persistent(2));
+    wait_blocked_in_accept(tid);
+    let addr = h.addr;
+    let hog = exhaust();
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    let stopped1 = stop_while_out_of_fds(stopping, hog, grace, || {
+        drop(TcpStream::connect_timeout(&addr, T));
+    });
+    let tally2 = good.stop();
+
+    // 3. Shutdown while out of descriptors, with a client that got in on the descriptor the
+    //    blocked `accept` had reserved, and so has no second handle for shutdown to wake it by.
+    let h = start(Mode::Echo, config);
+    let good = Good::start(&h, GoodPlan::persistent(2));
+    wait_blocked_in_accept(accept_tid());
+    let addr = h.addr;
+    let mut hog = exhaust();
+    last.connect_timeout(&addr.into(), T).expect("connect");
+    let mut last = Raw::from_stream(last.into());
+    last.send(b"last one in\n");
+    last.echo_of(b"last one in");
+    // Wait until its handler is back in `read` (`wait_woken`), where only a wake-up or a
+    // timeout reaches it. Looking needs two descriptors for a moment; then take them back.
+    let id = h.spy.id_of(last.local);
+    hog.truncate(hog.len() - 2);
+    let handler = threads()
+        .into_iter()
+        .find(|(_, n)| *n == format!("client-{id}"));
+    wait_blocked(
+        handler.expect("the handler thread").0,
+        "handler",
+        "wait_woken",
+    );
+    hog.extend(exhaust());
+    assert_eq!(
+        log.count("cannot watch for shutdown") - unwatched_before,
+        2,
+        "served without a waker"
+    );
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    // The shutdown line, read while still out of descriptors (reading needs none).
+    let _ = last.stream().set_read_timeout(Some(grace));
+    let mut told = Vec::new();
+    let _ = last.reader.read_until(b'\n', &mut told);
+    last.half_close();
+    let stopped2 = stop_while_out_of_fds(stopping, hog, grace + CUT_SLACK, || {
+        let _ = last.stream().shutdown(std::net::Shutdown::Both);
+        drop(TcpStream::connect_timeout(&addr, T));
+    });
+    assert_eq!(
+        show(&told),
+        show(SHUTTING_DOWN),
+        "the unwatched client is told too"
+    );
+    let tally3 = good.stop();
+    drop((clients, last));
+    let mut open = 0;
+    eventually(
+        &format!("no descriptor leaked ({fds_at_start} at the start)"),
+        SETTLE,
+        || {
+            open = open_fds();
+            open <= fds_at_start
+        },
+    );
+    let all = Tally {
+        answered: tally1.answered + tally2.answered + tally3.answered,
+        ..Tally::default()
+    };
+    figures(
+        "EMFILE",
+        &[
+            "out of fds with clients in the backlog",
+            "shutdown out of fds, accept blocked",
+            "shutdown out of fds, client without waker",
+        ],
+        7,
+        &all,
+        &format!(
+            ", accept thread CPU {cpu} ticks in {out_for:?} out of fds; {served_meanwhile} replies \
+             served meanwhile; joins took {:?} and {:?}",
+            stopped1.took, stopped2.took
+        ),
+    );
+}
+
+#[test]
+fn five_thousand_idle_connections_are_held_while_others_are_served() {
+    let _serial = serial();
+    let _ = warnings();
+    const IDLE: usize = 5000;
+    // Per idle connection: our end, the server's end and the server's second handle (its waker).
+    let need = (3 * IDLE + open_fds() + 512) as u64;
+    let (soft, hard) = nofile();
+    let _limit = if soft >= need {
+        None
+    } else if hard >= need {
+        match SoftLimit::set(need) {
+            Ok(limit) => Some(limit),
+            Err(why) => {
+                eprintln!(
+                    "[hostile_fds] SKIPPED 5,000 idle: need {need} descriptors, soft limit {soft}: {why}"
+                );
+                return;
+            }
+        }
+    } else {
+        eprintln!(
+            "[hostile_fds] SKIPPED 5,000 idle: need {need} descriptors, the hard limit is {hard}"
+        );
+        return;
+    };
+    let grace = Duration::from_secs(5);
+    let h = start(Mode::Echo, |c| {
+        c.max_connections = IDLE + 64;
+        c.stack_size = 64 * 1024;
+        c.idle_timeout = Duration::from_secs(60);
+        c.grace = grace;
+    });
+    let good = Good::start(&h, GoodPlan::persistent(3));
+    let rss_before = vm_rss_kib();
+    let began = Instant::now();
+    let mut held: Vec<TcpStream> = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        let s = TcpStream::connect_timeout(&h.addr, T).expect("connect an idle client");
+        s.set_read_timeout(Some(T)).expect("timeout");
+        s.set_write_timeout(Some(T)).expect("timeout");
+        held.push(s);
+    }
+    h.wait_live(IDLE + 3);
+    let opened = began.elapsed();
+    let rss_held = vm_rss_kib();
+    let per_conn = rss_held.saturating_sub(rss_before) as f64 / IDLE as f64;
+    // Served with 5,000 idle connections around: the well-behaved clients, a new client, and
+    // any of the idle ones that speaks up.
+    good.wait_answers(30);
+    let mut c = h.raw();
+    c.send(b"one more\n");
+    c.echo_of(b"one more");
+    c.half_close();
+    c.expect_rest(b"");
+    for (i, s) in held.iter_mut().enumerate().step_by(500) {
+        s.write_all(format!("idle {i} speaks\n").as_bytes())
+            .expect("send");
+        let mut reply = [0; 128];
+        let n = s.read(&mut reply).expect("reply");
+        let text = String::from_utf8_lossy(&reply[..n]);
+        many_clients::client::check_echo_reply(&text, &format!("idle {i} speaks")).expect("echo");
+    }
+
+    // Shutdown with all of them open: each is told, and join comes back within the grace.
+    good.shutting_down();
+    let stopping = h.stop_in_background();
+    let mut told = 0;
+    for s in &mut held {
+        let mut line = vec![0; SHUTTING_DOWN.len()];
+        s.read_exact(&mut line).expect("the shutdown line");
+        assert_eq!(show(&line), show(SHUTTING_DOWN));
+        told += 1;
+    }
+    drop(held);
+    let stopped = stopping.join().expect("stop");
+    assert_eq!(stopped.summary.cut, 0);
+    assert!(stopped.summary.peak >= (IDLE + 3) as u64);
+    let tally = good.stop();
+    figures(
+        "5,000 idle",
+        &["5,000 idle connections held", "shutdown with 5,000 open"],
+        IDLE as u64 + 1,
+        &tally,
+        &format!(
+            ", held {IDLE} (peak {}) opened in {opened:?}; RSS {rss_before} KiB -> {rss_held} KiB = \
+             {per_conn:.1} KiB per idle connection (both ends, 64 KiB stacks); {told} told at \
+             shutdown; join took {:?}",
+            stopped.summary.peak, stopped.took
+        ),
+    );
+}
