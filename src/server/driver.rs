@@ -6,7 +6,7 @@
 
 use super::observe::{Event, Observer};
 use super::transport::Stream;
-use crate::conn::{Action, Clock, Conn, Report, printable};
+use crate::conn::{Action, Clock, Conn, Now, Report, printable};
 use std::io::{self, ErrorKind};
 use std::time::Duration;
 
@@ -37,6 +37,11 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     cx: &Context<'_>,
 ) -> Ending {
     let mut buf = vec![0; conn.read_buf_len()];
+    // From here on, deadlines run on the wait clock (see `WaitClock`).
+    let mut clock = WaitClock {
+        clock,
+        writing: Duration::ZERO,
+    };
     let mut told_shutdown = false;
     // The read timeout currently set on the socket, to skip a syscall per
     // read: deadlines only move later, so a timeout that is too short just
@@ -46,7 +51,11 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
         while let Some(action) = conn.poll_action() {
             match action {
                 Action::Send(bytes) => {
-                    if stream.write_all(&bytes).is_err() {
+                    let started = clock.clock.now().instant;
+                    let written = stream.write_all(&bytes);
+                    let blocked = clock.clock.now().instant.saturating_duration_since(started);
+                    clock.writing += blocked;
+                    if written.is_err() {
                         return Ending::WriteFailed;
                     }
                     if let Some(o) = cx.observer {
@@ -100,6 +109,29 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     }
 }
 
+/// The clock the connection's deadlines run on: the server's clock, stopped while we are
+/// blocked writing to this client.
+///
+/// The idle timeout measures how long the client leaves us waiting for a complete line. While a
+/// write is blocked it is the other way round — we wait for the client to read — and the write
+/// timeout bounds that. Counting it as idleness as well would cut a client that sends many lines
+/// at once and reads the replies back slowly: its next lines sit unread in the socket while we
+/// write, and [`Conn::handle_data`] (rightly) refuses data handed in after the deadline. The
+/// echo timestamps still show the real time.
+struct WaitClock<'a, C: ?Sized> {
+    clock: &'a C,
+    /// Time spent in `write_all` so far.
+    writing: Duration,
+}
+
+impl<C: Clock + ?Sized> WaitClock<'_, C> {
+    fn now(&self) -> Now {
+        let mut now = self.clock.now();
+        now.instant = now.instant.checked_sub(self.writing).unwrap_or(now.instant);
+        now
+    }
+}
+
 fn read_failed(e: io::Error) -> Ending {
     tracing::debug!("read failed: {e}");
     Ending::ReadFailed
@@ -127,5 +159,106 @@ fn note(conn: &Conn, report: &Report, cx: &Context<'_>) {
         if let Some(len) = len {
             o.event(&Event::Message { id, len });
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::conn::{ConnConfig, ManualClock, Mode};
+    use crate::server::transport::Wake;
+    use std::collections::VecDeque;
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    /// A clock the test moves by hand, shared with the stream.
+    struct TestClock(Mutex<ManualClock>);
+
+    impl Clock for TestClock {
+        fn now(&self) -> Now {
+            self.0.lock().unwrap().now()
+        }
+    }
+
+    /// A client that sends `input` (one read per chunk, then EOF) and reads slowly: every
+    /// write to it takes `per_write` on the clock.
+    struct SlowReader {
+        input: VecDeque<&'static [u8]>,
+        output: Vec<u8>,
+        clock: Arc<TestClock>,
+        per_write: Duration,
+    }
+
+    impl Read for SlowReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.input.pop_front() else {
+                return Ok(0);
+            };
+            buf[..chunk.len()].copy_from_slice(chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    impl Write for SlowReader {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.clock.0.lock().unwrap().advance(self.per_write);
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct NoWaker;
+
+    impl Wake for NoWaker {
+        fn wake(&self) {}
+        fn cut(&self) {}
+    }
+
+    impl Stream for SlowReader {
+        type Waker = NoWaker;
+        fn waker(&self) -> io::Result<NoWaker> {
+            Ok(NoWaker)
+        }
+        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Found by `tests/schedules.rs`: a client that sent many lines at once and read the replies
+    /// slowly got `error: idle timeout` for its next line, which had been waiting in the socket
+    /// while the server was blocked writing. Writing four replies here takes 400 ms, longer than
+    /// the 300 ms idle timeout; the fifth line must still be answered.
+    #[test]
+    fn time_blocked_writing_to_a_slow_reader_is_not_idle_time() {
+        let clock = Arc::new(TestClock(Mutex::new(ManualClock::new())));
+        let mut config = ConnConfig::new(Mode::Echo);
+        config.idle_timeout = Duration::from_millis(300);
+        let mut conn = Conn::new(&config, 1, clock.now().instant);
+        let mut stream = SlowReader {
+            input: VecDeque::from([&b"a\nb\nc\nd\n"[..], b"e\n"]),
+            output: Vec::new(),
+            clock: clock.clone(),
+            per_write: Duration::from_millis(100),
+        };
+        let cx = Context {
+            shutting_down: &|| false,
+            observer: None,
+        };
+        assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);
+        let output = String::from_utf8(stream.output).unwrap();
+        let echoed: Vec<_> = output.lines().filter_map(|l| l.split_once("] ")).collect();
+        let echoed: Vec<_> = echoed.into_iter().map(|(_, text)| text).collect();
+        let want = ["a", "b", "c", "d", "e"].map(|c| format!("Server got '{c}'"));
+        assert_eq!(echoed, want, "the whole output: {output:?}");
     }
 }
