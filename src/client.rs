@@ -27,7 +27,6 @@ pub use reply::{ERROR_PREFIX, check_echo_reply, is_error_line, parse_greet_id};
 
 use std::io::{self, BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// The message both seeds' clients send.
@@ -35,43 +34,7 @@ pub const DEFAULT_MESSAGE: &str = "Hello, Server!";
 /// The longest reply we accept, so a server that never stops talking cannot exhaust our memory.
 pub const MAX_REPLY: usize = 1 << 20;
 
-/// Which of the two seed protocols to speak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Seed 000: one message, one `Hello Client {id}, ...` reply, then the server closes.
-    Greet,
-    /// Seed 001: lines in, one timestamped `Server got '...'` line out per line.
-    Echo,
-}
-
-impl Mode {
-    /// The seeds' hard-coded addresses: 65434 for greet, 5000 for echo.
-    pub fn default_addr(self) -> &'static str {
-        match self {
-            Mode::Greet => "127.0.0.1:65434",
-            Mode::Echo => "127.0.0.1:5000",
-        }
-    }
-
-    /// The lower-case name used on command lines and in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Greet => "greet",
-            Mode::Echo => "echo",
-        }
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "greet" => Ok(Mode::Greet),
-            "echo" => Ok(Mode::Echo),
-            _ => Err(format!("unknown mode {s:?} (expected greet or echo)")),
-        }
-    }
-}
+pub use crate::conn::Mode;
 
 /// Parses a command-line duration in seconds; fractions are allowed (`0.2`, `1.5`).
 pub fn parse_secs(s: &str) -> Result<Duration, String> {

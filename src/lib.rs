@@ -8,3 +8,4 @@ pub mod server;
 pub mod shutdown;
 pub mod stress;
 pub mod sync;
+pub mod timeline;

@@ -58,6 +58,35 @@ pub enum Mode {
     Echo,
 }
 
+impl Mode {
+    /// The seeds' hard-coded addresses: 65434 for greet, 5000 for echo.
+    pub fn default_addr(self) -> &'static str {
+        match self {
+            Mode::Greet => "127.0.0.1:65434",
+            Mode::Echo => "127.0.0.1:5000",
+        }
+    }
+
+    /// The lower-case name used on command lines and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Greet => "greet",
+            Mode::Echo => "echo",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "greet" => Ok(Mode::Greet),
+            "echo" => Ok(Mode::Echo),
+            _ => Err(format!("unknown mode {s:?} (expected greet or echo)")),
+        }
+    }
+}
+
 /// The limits of one connection; the server copies them from its command line.
 #[derive(Clone, Debug)]
 pub struct ConnConfig {

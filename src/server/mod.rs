@@ -93,14 +93,11 @@ impl ServerConfig {
 
     /// PROTOCOL.md's defaults for `mode`, on the seed's address for it.
     pub fn new(mode: Mode) -> Self {
-        let port = match mode {
-            Mode::Greet => 65434,
-            Mode::Echo => 5000,
-        };
         let conn = ConnConfig::new(mode);
         ServerConfig {
             mode,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            // A constant that parses; the fallback only keeps this infallible.
+            addr: mode.default_addr().parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: conn.idle_timeout,
             max_line: conn.max_line,

@@ -49,12 +49,15 @@ pub struct LiveStats {
     pub live: usize,
 }
 
+/// The pool's queue of admitted connections.
+type Queue<B, L> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
+
 /// A started server: its accept loop, its workers and what they share.
 pub struct Running<B: Backend, L: Listener> {
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
     acceptor: Option<B::JoinHandle<Vec<B::JoinHandle<()>>>>,
     workers: Vec<B::JoinHandle<()>>,
-    queue: Option<Arc<WorkQueue<Admitted<L::Stream, B>, B>>>,
+    queue: Option<Queue<B, L>>,
     unblock_accept: Box<dyn Fn() + Send + Sync>,
     /// Wakers taken from the registry at shutdown, kept to cut stragglers
     /// after the grace period.

@@ -24,8 +24,8 @@
 //! use many_clients::counter::LockedCounter;
 //! use many_clients::sync::ParkingLot;
 //!
-//! let seed_design = LockedCounter::new();              // std::sync::Mutex
-//! let swapped = LockedCounter::<ParkingLot>::new();    // the one-line swap
+//! let seed_design: LockedCounter = LockedCounter::new();         // std::sync::Mutex
+//! let swapped: LockedCounter<ParkingLot> = LockedCounter::new(); // the one-line swap
 //! # let _ = (seed_design, swapped);
 //! ```
 //!
@@ -115,6 +115,16 @@ pub trait Backend: Sized + Send + Sync + 'static {
 pub type Guard<'a, B, T> = <<B as Backend>::Mutex<T> as Lock<T>>::Guard<'a>;
 
 /// A mutex with a `parking_lot`-shaped API: `lock()` returns the guard.
+///
+/// A guard is not `Send`: a lock must be released by the thread that took
+/// it, so the compiler refuses to move a guard into another thread.
+///
+/// ```compile_fail
+/// use many_clients::sync::{Backend, Lock, Std};
+/// let counter = <Std as Backend>::Mutex::<u64>::new(0);
+/// let guard = counter.lock();
+/// std::thread::spawn(move || drop(guard)); // error: the guard is not `Send`
+/// ```
 pub trait Lock<T>: Send + Sync {
     /// What `lock()` hands out; dropping it unlocks.
     type Guard<'a>: DerefMut<Target = T>
