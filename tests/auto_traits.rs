@@ -5,7 +5,9 @@
 //! doc-test in `src/sync/mod.rs`. If one of these stops compiling, a type
 //! changed in a way that breaks the server's threading.
 
-use many_clients::counter::{AtomicCounter, ClientGuard, Counter, LockedCounter, ParkingLotCounter};
+use many_clients::counter::{
+    AtomicCounter, ClientGuard, Counter, LockedCounter, ParkingLotCounter,
+};
 use many_clients::limit::{Limit, Permit};
 use many_clients::registry::{self, Registration};
 use many_clients::server::{ServerHandle, pipe::PipeStream};

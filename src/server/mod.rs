@@ -97,7 +97,10 @@ impl ServerConfig {
         ServerConfig {
             mode,
             // A constant that parses; the fallback only keeps this infallible.
-            addr: mode.default_addr().parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            addr: mode
+                .default_addr()
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: conn.idle_timeout,
             max_line: conn.max_line,
