@@ -43,8 +43,8 @@ use many_clients::server::{Event, LiveStats, Server, ServerConfig, ServerHandle,
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
-use client_side::{Recorder, outcome_in, play};
-use model::{Observation, check};
+use client_side::{Observation, Recorder, outcome_in, play};
+use model::check;
 use schedule::{DRAIN_MS, Schedule};
 
 /// Cases per `cargo test` run; `PROPTEST_CASES` overrides it.
@@ -139,8 +139,9 @@ fn play_all(
     let mut clients = Vec::new();
     for (i, plan) in schedule.clients.iter().enumerate() {
         let (settings, plan, recorder) = (schedule.server, plan.clone(), recorder.clone());
+        let fills = schedule.filler_client() == Some(i);
         let client = thread::Builder::new().name(format!("sched-{i}"));
-        let client = client.spawn(move || play(addr, &settings, &plan, &recorder));
+        let client = client.spawn(move || play(addr, &settings, &plan, fills, &recorder));
         clients.push(client.map_err(|e| e.to_string())?);
     }
     let joined = clients.into_iter().map(|c| c.join());

@@ -121,9 +121,20 @@ pub enum End {
     /// Reset the connection (`SO_LINGER` 0) without reading. Nothing is promised to it.
     Reset,
     /// Stop reading until the server has closed the connection, then read what is there. In echo
-    /// mode with a large line limit it also sends megabytes of lines, so the server's replies
-    /// fill every buffer and only its write timeout can end the connection.
+    /// mode with a large line limit, the first such client of a schedule also sends megabytes of
+    /// lines ([`filler`]), so the server's replies fill every buffer and only its write timeout
+    /// can end the connection.
     StopReading,
+}
+
+impl Schedule {
+    /// Which client sends the [`filler`], if any: only one per schedule, because echoing
+    /// megabytes costs CPU time, and a starved machine would push well-behaved clients past
+    /// the idle timeout.
+    pub fn filler_client(&self) -> Option<usize> {
+        filler(&self.server)?;
+        self.clients.iter().position(|c| c.end == End::StopReading)
+    }
 }
 
 impl Plan {
@@ -191,7 +202,8 @@ fn long_len(server: &Settings, delta: i8) -> usize {
 /// In echo mode with a line limit of at least 4 KiB, what a [`End::StopReading`] client sends
 /// after its messages: about 6 MiB of full-length lines. Their replies are more than the
 /// kernel's buffers hold on both sides (about 4 MiB here), so the server's writes stop making
-/// progress. `None` when the limit is too small for that to be cheap.
+/// progress. `None` when the limit is too small for that to be cheap. Sent by at most one
+/// client per schedule ([`Schedule::filler_client`]).
 pub fn filler(server: &Settings) -> Option<Vec<u8>> {
     if server.mode != Mode::Echo || server.max_line < 4096 {
         return None;
@@ -285,7 +297,7 @@ pub fn schedule() -> impl Strategy<Value = Schedule> {
 
 fn settings(mode: Mode) -> impl Strategy<Value = Settings> {
     let max_line = prop_oneof![3 => 4..=24usize, 1 => Just(8192)];
-    let idle_ms = select(vec![300u64, 400, 500]);
+    let idle_ms = select(vec![400u64, 500, 600]);
     let limit = prop_oneof![2 => Just(None), 1 => (1..=4usize).prop_map(Some)];
     let pool = prop_oneof![3 => Just(false), 1 => Just(true)];
     (max_line, idle_ms, limit, pool).prop_map(move |(max_line, idle_ms, limit, pool)| Settings {
@@ -319,13 +331,21 @@ fn plan(mode: Mode) -> impl Strategy<Value = Plan> {
     })
 }
 
+/// Non-ASCII text; U+3000 and U+00A0 are Unicode white space that `trim` removes, U+200B is not.
+const UNICODE: [&str; 5] = ["héllo", "日本", "\u{3000}x\u{a0}", "\u{200b}", "🦀 ok"];
+/// A `\r` that is not part of a line ending (but becomes one before a `\n`).
+const WITH_CR: [&str; 4] = ["a\rb", "\r", "x\r", "\r\r"];
+/// Not UTF-8: a lone byte, a truncated character, a stray continuation byte.
+const NOT_UTF8: [&[u8]; 4] = [b"\xff", b"ok\xc3", b"\xe6\x97", b"a\x80b"];
+
 fn msg() -> impl Strategy<Value = Msg> {
+    let str = |s: &str| Text::Str(s.into());
     let text = prop_oneof![
         4 => "[a-z ]{1,6}".prop_map(Text::Str),
         1 => Just(Text::Str(String::new())),
-        1 => select(vec!["héllo", "日本", "\u{3000}x\u{a0}", "\u{200b}", "🦀 ok"]).prop_map(|s| Text::Str(s.into())),
-        1 => select(vec!["a\rb", "\r", "x\r", "\r\r"]).prop_map(|s| Text::Str(s.into())),
-        1 => select(vec![&b"\xff"[..], b"ok\xc3", b"\xe6\x97", b"a\x80b"]).prop_map(Text::Bytes),
+        1 => select(&UNICODE[..]).prop_map(str),
+        1 => select(&WITH_CR[..]).prop_map(str),
+        1 => select(&NOT_UTF8[..]).prop_map(Text::Bytes),
         2 => (-2i8..=2).prop_map(Text::Long),
     ];
     let eol = prop_oneof![4 => Just(Eol::Lf), 1 => Just(Eol::CrLf), 1 => Just(Eol::None)];

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use many_clients::server::{Event, Observer};
 use socket2::SockRef;
 
-use super::model::{BUSY, CloseRead, Ended, Observation, Outcome, close_read, expect};
+use super::model::{BUSY, CloseRead, close_read, expect};
 use super::schedule::{DRAIN_MS, End, Plan, Settings, Writes, filler};
 
 /// Time allowed beyond the protocol's own timeouts before a client gives up waiting.
@@ -24,6 +24,36 @@ pub const SLACK: Duration = Duration::from_secs(5);
 const IO_LIMIT: Duration = Duration::from_secs(5);
 /// More than any server may send one client here (the filler's replies are about 6 MiB).
 const MAX_RECEIVED: usize = 16 << 20;
+
+/// What happened to a client's connection, as the server's observer reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Admitted { id: u64 },
+    Refused,
+}
+
+/// How a client's reading ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    Eof,
+    /// A read failed (usually a reset).
+    Failed(String),
+    TimedOut,
+    /// It read what it was owed and stopped (`CloseRead::Lines`).
+    Stopped,
+    /// It did not read at all.
+    NotRead,
+}
+
+/// What one client saw.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    pub received: Vec<u8>,
+    pub ended: Ended,
+    pub write_error: Option<String>,
+    /// It sent [`filler`](super::schedule::filler): the server may cut it anywhere, so only a prefix is owed.
+    pub sent_filler: bool,
+}
 
 /// Records every server event, and lets client threads wait for one.
 #[derive(Default)]
@@ -82,10 +112,12 @@ pub fn outcome_in(events: &[Event], peer: SocketAddr) -> Option<Outcome> {
 }
 
 /// Plays `plan` against the server at `addr`; returns the client's address and what it saw.
+/// `fills`: this is the schedule's [`filler`] client.
 pub fn play(
     addr: SocketAddr,
     server: &Settings,
     plan: &Plan,
+    fills: bool,
     recorder: &Recorder,
 ) -> Result<(SocketAddr, Observation), String> {
     thread::sleep(Duration::from_millis(plan.delay_ms)); // the scenario: a late start
@@ -99,7 +131,7 @@ pub fn play(
     let deadline = Instant::now() + Duration::from_millis(server.idle_ms + DRAIN_MS) + SLACK;
     let mut pieces = plan.pieces(server);
     let mut sent_filler = false;
-    if plan.end == End::StopReading {
+    if fills {
         // The filler is only for a connection that is served; a refused one is just drained.
         let admitted = matches!(
             recorder.outcome(local, deadline),

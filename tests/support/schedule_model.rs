@@ -28,6 +28,7 @@ use std::sync::Arc;
 use many_clients::client::check_echo_reply;
 use many_clients::conn::Mode;
 
+use super::client_side::{Ended, Observation, Outcome};
 use super::schedule::{End, Plan, Settings, filler};
 
 /// The reply to a client refused at the connection limit.
@@ -142,37 +143,38 @@ pub fn close_read(admitted: &Expect) -> CloseRead {
 // ---------------------------------------------------------------------------------------------
 // Checking what a client saw.
 
-/// What happened to a client's connection, as the server's observer reported it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Admitted { id: u64 },
-    Refused,
+/// What a client is owed, given what the server did with it: the replies and the ending, and the
+/// id a greet reply must carry.
+pub fn owed(server: &Settings, plan: &Plan, outcome: Outcome, sent_filler: bool) -> (Expect, u64) {
+    let mut stream = plan.stream(server);
+    match outcome {
+        // A refused client gets the busy line, then EOF — if it reads at all.
+        Outcome::Refused => {
+            let reads = plan.end != End::Close
+                || close_read(&expect(server, &stream, End::Close)) != CloseRead::Nothing;
+            let replies = if reads {
+                vec![Reply::Error(BUSY.into())]
+            } else {
+                vec![]
+            };
+            (
+                Expect {
+                    replies,
+                    then_eof: reads,
+                },
+                0,
+            )
+        }
+        Outcome::Admitted { id } => {
+            if sent_filler {
+                stream.extend(filler(server).unwrap_or_default());
+            }
+            (expect(server, &stream, plan.end), id)
+        }
+    }
 }
 
-/// How a client's reading ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ended {
-    Eof,
-    /// A read failed (usually a reset).
-    Failed(String),
-    TimedOut,
-    /// It read what it was owed and stopped ([`CloseRead::Lines`]).
-    Stopped,
-    /// It did not read at all.
-    NotRead,
-}
-
-/// What one client saw.
-#[derive(Clone, Debug)]
-pub struct Observation {
-    pub received: Vec<u8>,
-    pub ended: Ended,
-    pub write_error: Option<String>,
-    /// It sent [`filler`]: the server may cut it anywhere, so only a prefix is owed.
-    pub sent_filler: bool,
-}
-
-/// Checks one client's observation against the protocol; `Ok` if it is what the client is owed.
+/// Checks one client's observation against what it is owed; `Ok` if they agree.
 pub fn check(
     server: &Settings,
     plan: &Plan,
@@ -182,41 +184,15 @@ pub fn check(
     if plan.end == End::Reset {
         return Ok(()); // it reset the connection: nothing is owed
     }
-    let mut stream = plan.stream(server);
-    let admitted = expect(server, &stream, plan.end);
-    let (want, hello_id) = match outcome {
-        Outcome::Refused
-            if plan.end == End::Close && close_read(&admitted) == CloseRead::Nothing =>
-        {
-            (
-                Expect {
-                    replies: vec![],
-                    then_eof: false,
-                },
-                0,
-            )
-        }
-        Outcome::Refused => (
-            Expect {
-                replies: vec![Reply::Error(BUSY.into())],
-                then_eof: true,
-            },
-            0,
-        ),
-        Outcome::Admitted { id } => {
-            if seen.sent_filler {
-                stream.extend(filler(server).unwrap_or_default());
-            }
-            (expect(server, &stream, plan.end), id)
-        }
-    };
+    let (want, id) = owed(server, plan, outcome, seen.sent_filler);
+    // After the filler, the server may cut the client anywhere: only a prefix is owed.
     let prefix = seen.sent_filler;
     if let (Some(e), false) = (&seen.write_error, prefix) {
         return Err(format!("a write failed: {e}"));
     }
     let ending_ok = match (&seen.ended, want.then_eof, want.replies.is_empty()) {
         (Ended::Eof, true, _) => true,
-        (Ended::Failed(_), true, _) => prefix, // the server reset a client that stopped reading
+        (Ended::Failed(_), true, _) => prefix, // reset by a server that gave up writing
         (Ended::Stopped, false, false) | (Ended::NotRead, false, true) => true,
         _ => false,
     };
@@ -226,25 +202,27 @@ pub fn check(
         } else {
             "the connection left open"
         };
+        let (replies, ended, got) = (list(&want.replies), &seen.ended, show(&seen.received));
         return Err(format!(
-            "expected {what} after {:?}, but reading ended: {:?}; received {}",
-            want.replies,
-            seen.ended,
-            show(&seen.received)
+            "expected {what} after {replies}, but reading ended {ended:?}; got {got}"
         ));
     }
-    let mut rest = seen.received.as_slice();
-    for (k, reply) in want.replies.iter().enumerate() {
+    check_replies(&want.replies, &seen.received, id, prefix)
+}
+
+/// Compares the bytes received with the replies owed, one line at a time.
+fn check_replies(owed: &[Reply], received: &[u8], id: u64, prefix: bool) -> Result<(), String> {
+    let mut rest = received;
+    for (k, reply) in owed.iter().enumerate() {
         if prefix && rest.is_empty() {
             return Ok(());
         }
         if *reply == Reply::Hello {
-            let hello = format!("Hello Client {hello_id}, server received your message!");
+            let hello = format!("Hello Client {id}, server received your message!");
             if rest != hello.as_bytes() {
                 return Err(format!("expected {hello:?} then EOF, got {}", show(rest)));
             }
-            rest = &[];
-            continue;
+            return Ok(()); // the last reply, by the protocol
         }
         let Some(newline) = rest.iter().position(|&b| b == b'\n') else {
             if prefix {
@@ -267,13 +245,22 @@ pub fn check(
         rest = &rest[newline + 1..];
     }
     if !rest.is_empty() {
+        let n = owed.len();
         return Err(format!(
-            "after the {} expected replies, more arrived: {}",
-            want.replies.len(),
+            "after the {n} replies owed, more arrived: {}",
             show(rest)
         ));
     }
     Ok(())
+}
+
+/// Replies as a list, the middle left out if long.
+fn list(replies: &[Reply]) -> String {
+    if replies.len() <= 8 {
+        return format!("{replies:?}");
+    }
+    let (head, tail) = (&replies[..4], &replies[replies.len() - 2..]);
+    format!("{head:?} … {} more … {tail:?}", replies.len() - 6)
 }
 
 /// Bytes as an escaped string, shortened in the middle if long.
