@@ -15,7 +15,8 @@
 //!
 //! A client is counted by [`ClientGuard`]: connecting returns the guard,
 //! dropping it — normal return, early return or panic — counts the client
-//! gone. Forgetting the decrement becomes impossible rather than unlikely.
+//! gone. The decrement is automatic: no code path can forget it (only
+//! `mem::forget` or an abort can skip it).
 //!
 //! [`LockedCounter<ParkingLot>`]: LockedCounter
 
@@ -59,6 +60,7 @@ pub trait Counter: Send + Sync + 'static {
     fn stats(&self) -> Stats;
 }
 
+// ANCHOR: guard
 /// Proof that a client is connected, carrying its id. Dropping it counts
 /// the client gone, on every path out of the handler including a panic.
 #[must_use = "dropping the guard counts the client gone at once"]
@@ -88,6 +90,7 @@ impl<C: Counter + ?Sized> Drop for ClientGuard<C> {
         self.counter.leave();
     }
 }
+// ANCHOR_END: guard
 
 // ANCHOR: locked
 /// The seed's design: one lock around all the numbers, so every snapshot is

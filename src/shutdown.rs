@@ -18,7 +18,7 @@
 //! show what loom finds when the check leaves the lock or `while` becomes
 //! `if`.
 
-use crate::sync::{Arc, Backend, Condvar, Lock, Std};
+use crate::sync::{Arc, AtomicBool, Backend, Condvar, Lock, Ordering, Std};
 use std::time::Duration;
 
 pub mod buggy;
@@ -80,6 +80,11 @@ pub struct Shutdown<B: Backend = Std> {
     /// Notified on every change (a leave, the start of shutdown); waiters
     /// re-check their own condition in a `while` loop.
     changed: B::Condvar,
+    /// A copy of `state.shutting_down` for the hot path: every connection
+    /// checks it before every read, and a lock there would make all
+    /// connections contend on one mutex. Decisions that must not race with
+    /// `begin` (`enter`) still read the flag under the lock.
+    flag: B::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -94,6 +99,7 @@ impl<B: Backend> Shutdown<B> {
         Shutdown {
             state: B::Mutex::new(State::default()),
             changed: B::Condvar::new(),
+            flag: B::AtomicBool::new(false),
         }
     }
 }
@@ -119,6 +125,9 @@ impl<B: Backend> Drain for Shutdown<B> {
     fn begin(&self) -> usize {
         let mut state = self.state.lock();
         state.shutting_down = true;
+        // Release pairs with the Acquire load in `is_shutting_down`: whoever
+        // sees the flag also sees everything done before shutdown began.
+        self.flag.swap(true, Ordering::Release);
         let live = state.live;
         drop(state);
         self.changed.notify_all();
@@ -126,7 +135,8 @@ impl<B: Backend> Drain for Shutdown<B> {
     }
 
     fn is_shutting_down(&self) -> bool {
-        self.state.lock().shutting_down
+        // Acquire pairs with the Release swap in `begin`.
+        self.flag.load(Ordering::Acquire)
     }
 
     fn live(&self) -> usize {

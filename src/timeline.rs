@@ -72,7 +72,12 @@ impl Timeline {
     }
 
     fn rows(&self) -> (Vec<Row>, Duration) {
-        let entries = self.entries();
+        let mut entries = self.entries();
+        // Time starts at the first event, not when the recorder was made.
+        let origin = entries.first().map_or(Duration::ZERO, |e| e.at);
+        for e in &mut entries {
+            e.at -= origin;
+        }
         let end = entries.last().map_or(Duration::ZERO, |e| e.at);
         let mut server = Row {
             label: "server".into(),

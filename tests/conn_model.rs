@@ -140,6 +140,7 @@ impl Model {
         }
     }
 
+    // ANCHOR: model_receive
     /// One read's worth of bytes.
     fn receive(&mut self, bytes: &[u8]) {
         self.check_deadline();
@@ -180,6 +181,7 @@ impl Model {
             }
         }
     }
+    // ANCHOR_END: model_receive
 
     fn answer(&mut self, line: &[u8]) {
         match std::str::from_utf8(line) {
@@ -397,6 +399,7 @@ impl StateMachineTest for Driven {
         }
     }
 
+    // ANCHOR: sut_apply
     fn apply(mut d: Self, m: &Model, step: Step) -> Self {
         let now = d.clock.now();
         match step {
@@ -431,6 +434,7 @@ impl StateMachineTest for Driven {
         assert_eq!(actions, m.expected, "actions differ from the model's");
         d
     }
+    // ANCHOR_END: sut_apply
 
     fn check_invariants(d: &Self, m: &Model) {
         let at = |ms: u64| d.accepted + Duration::from_millis(ms);
@@ -459,6 +463,7 @@ impl StateMachineTest for Driven {
     }
 }
 
+// ANCHOR: run
 prop_state_machine! {
     #![proptest_config(ProptestConfig {
         cases: 512,
@@ -468,3 +473,4 @@ prop_state_machine! {
     #[test]
     fn conn_matches_the_model(sequential 1..50 => Driven);
 }
+// ANCHOR_END: run

@@ -13,6 +13,7 @@ use many_clients::counter::racy::RacyCounter;
 use many_clients::counter::{AtomicCounter, ClientGuard, Counter, LockedCounter};
 use many_clients::sync::{Arc, Model};
 
+// ANCHOR: concurrent_connects
 /// Two clients connect and leave at once: the ids must be exactly {1, 2},
 /// and afterwards every count is exact.
 fn concurrent_connects<C: Counter + Default>() {
@@ -27,6 +28,7 @@ fn concurrent_connects<C: Counter + Default>() {
     assert_eq!((s.active, s.served, s.issued), (0, 2, 2), "{s:?}");
     assert!((1..=2).contains(&s.peak), "{s:?}");
 }
+// ANCHOR_END: concurrent_connects
 
 /// Two clients connect and leave while main reads the counts: every
 /// snapshot is consistent (nobody counted twice, never above the clients
@@ -89,6 +91,7 @@ fn atomic_counter_snapshots_consistent() {
     );
 }
 
+// ANCHOR: racy_caught
 /// BUGGY VARIANT: the load-then-store counter must be caught handing the
 /// same id to two clients.
 #[test]
@@ -103,3 +106,4 @@ fn racy_counter_lost_update_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: racy_caught

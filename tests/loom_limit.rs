@@ -76,6 +76,7 @@ fn close_wakes_a_blocked_acquire() {
     });
 }
 
+// ANCHOR: check_then_act_caught
 /// BUGGY VARIANT: check-then-act lets two holders in at max 1.
 #[test]
 fn check_then_act_overshoot_is_caught() {
@@ -87,3 +88,4 @@ fn check_then_act_overshoot_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: check_then_act_caught

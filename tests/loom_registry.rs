@@ -17,6 +17,7 @@ use many_clients::sync::{Arc, Model};
 use std::io::Read;
 use std::mem::ManuallyDrop;
 
+// ANCHOR: every_connection_woken
 /// Two connections register and block reading their (in-memory) socket;
 /// main closes the registry and wakes every waker it got back — the server's
 /// own shutdown step. A connection refused by a closed registry knows
@@ -55,6 +56,7 @@ fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default>() {
     }
     assert!(registry.is_empty());
 }
+// ANCHOR_END: every_connection_woken
 
 const PREEMPTIONS: usize = 2;
 
@@ -73,6 +75,7 @@ fn shutdown_wakes_every_registered_connection() {
     );
 }
 
+// ANCHOR: forgetful_caught
 /// BUGGY VARIANT: a registration after `close` is kept and never woken; loom
 /// reports that connection blocked forever.
 #[test]
@@ -87,3 +90,4 @@ fn forgetful_registry_missed_wakeup_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: forgetful_caught

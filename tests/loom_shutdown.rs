@@ -58,6 +58,7 @@ fn drain_returns_only_after_the_last_connection() {
     );
 }
 
+// ANCHOR: drain_two_leaving
 /// Two live connections leave on their own threads while main drains.
 fn drain_two_leaving<D: Drain + Default>() {
     let drain = Arc::new(D::default());
@@ -73,6 +74,7 @@ fn drain_two_leaving<D: Drain + Default>() {
         t.join().unwrap();
     }
 }
+// ANCHOR_END: drain_two_leaving
 
 #[test]
 fn drain_with_two_leaving_never_hangs() {
@@ -83,6 +85,7 @@ fn drain_with_two_leaving_never_hangs() {
     );
 }
 
+// ANCHOR: unlocked_check_caught
 /// BUGGY VARIANT: the check outside the lock loses the last wake-up; loom
 /// reports the waiter blocked forever.
 #[test]
@@ -100,7 +103,9 @@ fn unlocked_check_lost_wakeup_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: unlocked_check_caught
 
+// ANCHOR: if_caught
 /// BUGGY VARIANT: `if` instead of `while` returns on the first wake-up,
 /// with a connection still live.
 #[test]
@@ -115,3 +120,4 @@ fn if_instead_of_while_is_caught() {
         "unexpected failure: {failure}"
     );
 }
+// ANCHOR_END: if_caught

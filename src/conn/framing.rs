@@ -43,6 +43,7 @@ impl LineFramer {
         }
     }
 
+    // ANCHOR: next_frame
     /// Takes bytes from the front of `input` until one frame is complete, and returns it.
     ///
     /// Returns `None` once all of `input` is consumed without completing a line; the bytes are kept
@@ -75,6 +76,7 @@ impl LineFramer {
         }
         Some(Frame::Line(line))
     }
+    // ANCHOR_END: next_frame
 
     /// The peer closed: hands back the final unterminated line, if any bytes of one are buffered.
     ///
@@ -104,6 +106,7 @@ impl LineFramer {
     }
 }
 
+// ANCHOR: seed_framing
 /// **The seed's design, kept only for the book: do not use it.** One read is one message.
 ///
 /// Seed 001 does `msg = conn.recv(1024).decode().strip()`: it answers each read, whatever the read
@@ -118,6 +121,7 @@ impl SeedFraming {
         vec![read.to_vec()]
     }
 }
+// ANCHOR_END: seed_framing
 
 #[cfg(test)]
 mod tests {
@@ -232,6 +236,7 @@ mod tests {
         frames.into_iter().filter_map(line).collect()
     }
 
+    // ANCHOR: seed_vs_lines
     /// The book's comparison: the same bytes, arriving in two unlucky ways.
     #[test]
     fn the_seed_framing_answers_wrongly_where_the_line_framer_does_not() {
@@ -246,4 +251,5 @@ mod tests {
         assert_eq!(quoted(&seed_messages(&batched)), ["first\nsecond"]);
         assert_eq!(quoted(&lines(&batched)), ["first", "second"]);
     }
+    // ANCHOR_END: seed_vs_lines
 }

@@ -184,6 +184,7 @@ impl fmt::Debug for Report {
     }
 }
 
+// ANCHOR: state
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -196,6 +197,7 @@ pub enum State {
     /// Done: the shell closes the socket and drops the connection.
     Closed,
 }
+// ANCHOR_END: state
 
 // The error lines, each sent with one write.
 const IDLE_TIMEOUT_LINE: &str = "error: idle timeout\n";

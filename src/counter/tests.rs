@@ -69,6 +69,7 @@ fn guard_counts_peak_and_release() {
     );
 }
 
+// ANCHOR: panicking_handler
 #[test]
 fn a_panicking_handler_still_counts_its_client_gone() {
     let counter: Arc<dyn Counter> = Arc::new(LockedCounter::<Std>::new());
@@ -82,7 +83,9 @@ fn a_panicking_handler_still_counts_its_client_gone() {
     let s = counter.stats();
     assert_eq!((s.active, s.served), (0, 1));
 }
+// ANCHOR_END: panicking_handler
 
+// ANCHOR: poisoned
 #[test]
 fn a_poisoned_std_lock_keeps_counting() {
     let counter = Arc::new(LockedCounter::<Std>::new());
@@ -111,6 +114,7 @@ fn a_poisoned_std_lock_keeps_counting() {
         }
     );
 }
+// ANCHOR_END: poisoned
 
 #[test]
 fn parking_lot_has_no_poisoning_to_recover_from() {

@@ -48,6 +48,8 @@ impl<B: Backend> Limiter for CheckThenActLimit<B> {
         self.in_use.fetch_sub(1, Ordering::SeqCst);
     }
 
+    // Also not honoured: a `take` on a closed buggy limit keeps spinning.
+    // The models only ever use `try_take` and a bounded number of `take`s.
     fn close(&self) {}
 
     fn in_use(&self) -> usize {

@@ -25,6 +25,8 @@ pub enum Ending {
 pub struct Context<'a> {
     /// Polled before every read: once true, the connection is told to shut down.
     pub shutting_down: &'a dyn Fn() -> bool,
+    /// A write that makes no progress for this long fails: the client stopped reading.
+    pub write_timeout: Duration,
     /// Where events go, if anywhere.
     pub observer: Option<&'a dyn Observer>,
 }
@@ -37,7 +39,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     cx: &Context<'_>,
 ) -> Ending {
     let mut buf = vec![0; conn.read_buf_len()];
-    // From here on, deadlines run on the wait clock (see `WaitClock`).
+    // From here on, the connection's deadlines run on the wait clock (see `WaitClock`).
     let mut clock = WaitClock {
         clock,
         writing: Duration::ZERO,
@@ -47,14 +49,16 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     // read: deadlines only move later, so a timeout that is too short just
     // wakes us early to re-arm it.
     let mut armed: Option<Duration> = None;
+    // The same for the write timeout.
+    let mut write_armed: Option<Duration> = None;
     loop {
         while let Some(action) = conn.poll_action() {
             match action {
                 Action::Send(bytes) => {
-                    let started = clock.clock.now().instant;
-                    let written = stream.write_all(&bytes);
-                    let blocked = clock.clock.now().instant.saturating_duration_since(started);
-                    clock.writing += blocked;
+                    let (timeout, real) = (cx.write_timeout, clock.clock);
+                    let started = real.now().instant;
+                    let written = write_all_within(stream, &bytes, timeout, real, &mut write_armed);
+                    clock.writing += real.now().instant.saturating_duration_since(started);
                     if written.is_err() {
                         return Ending::WriteFailed;
                     }
@@ -120,7 +124,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
 /// echo timestamps still show the real time.
 struct WaitClock<'a, C: ?Sized> {
     clock: &'a C,
-    /// Time spent in `write_all` so far.
+    /// Time spent writing so far.
     writing: Duration,
 }
 
@@ -130,6 +134,54 @@ impl<C: Clock + ?Sized> WaitClock<'_, C> {
         now.instant = now.instant.checked_sub(self.writing).unwrap_or(now.instant);
         now
     }
+}
+
+/// The longest one write may block. The write deadline is checked between writes, so it fires
+/// at most this late (PROTOCOL.md: "within a quarter of a second of its deadline").
+pub const WRITE_SLICE: Duration = Duration::from_millis(250);
+
+/// Writes all of `bytes`; fails with `TimedOut` once none of them has gone out for `timeout`.
+///
+/// Not `write_all` under a socket timeout of `timeout`: a blocking write that gets some bytes
+/// out and then waits out its timeout returns that progress only at the end, and the next write
+/// waits the whole timeout again, so a client that stopped reading would be cut up to twice the
+/// timeout after its last byte was taken. Here each write waits at most [`WRITE_SLICE`], and a
+/// write that made progress moves the deadline to `timeout` after it returned.
+fn write_all_within<S: Stream, C: Clock + ?Sized>(
+    stream: &mut S,
+    mut bytes: &[u8],
+    timeout: Duration,
+    clock: &C,
+    armed: &mut Option<Duration>,
+) -> io::Result<()> {
+    // `None`: so far away that it cannot be represented, i.e. never.
+    let mut deadline = clock.now().instant.checked_add(timeout);
+    while !bytes.is_empty() {
+        let now = clock.now().instant;
+        let left = deadline.map_or(WRITE_SLICE, |d| d.saturating_duration_since(now));
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        let slice = left.min(WRITE_SLICE);
+        if *armed != Some(slice) {
+            stream.set_write_timeout(Some(slice))?;
+            *armed = Some(slice);
+        }
+        match stream.write(bytes) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                deadline = clock.now().instant.checked_add(timeout);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn read_failed(e: io::Error) -> Ending {
@@ -165,27 +217,124 @@ fn note(conn: &Conn, report: &Report, cx: &Context<'_>) {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::conn::{ConnConfig, ManualClock, Mode};
+    use crate::conn::{ConnConfig, ManualClock, Mode, Now};
     use crate::server::transport::Wake;
-    use std::collections::VecDeque;
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::sync::{Arc, Mutex};
 
-    /// A clock the test moves by hand, shared with the stream.
-    struct TestClock(Mutex<ManualClock>);
+    /// A clock the fake socket moves on while a write waits.
+    struct SharedClock(Mutex<ManualClock>);
 
-    impl Clock for TestClock {
+    impl Clock for SharedClock {
         fn now(&self) -> Now {
             self.0.lock().unwrap().now()
         }
     }
 
+    /// A socket whose peer sent `input` and then stopped reading: it takes `room` more bytes,
+    /// then none. A write that cannot put everything out waits out the write timeout, as a
+    /// blocking socket does, and returns what did go out (or `WouldBlock`).
+    struct Stalled {
+        input: Vec<u8>,
+        room: usize,
+        write_timeout: Mutex<Option<Duration>>,
+        clock: Arc<SharedClock>,
+    }
+
+    struct NoWaker;
+
+    impl Wake for NoWaker {
+        fn wake(&self) {}
+        fn cut(&self) {}
+    }
+
+    impl Read for Stalled {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl io::Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            if n < buf.len() {
+                let waited = self.write_timeout.lock().unwrap().expect("a write timeout");
+                self.clock.0.lock().unwrap().advance(waited);
+                if n == 0 {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+            }
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Stream for Stalled {
+        type Waker = NoWaker;
+
+        fn waker(&self) -> io::Result<NoWaker> {
+            Ok(NoWaker)
+        }
+
+        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+            *self.write_timeout.lock().unwrap() = timeout;
+            Ok(())
+        }
+
+        fn shutdown_write(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_write_fails_within_a_quarter_second_of_its_deadline() {
+        let timeout = Duration::from_secs(10);
+        let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
+        let start = clock.now().instant;
+        let mut config = ConnConfig::new(Mode::Echo);
+        config.idle_timeout = timeout;
+        let mut conn = Conn::new(&config, 1, start);
+        // The reply is ~45 bytes; 10 go out at once, then the peer's window stays shut.
+        let mut stream = Stalled {
+            input: b"hello\n".to_vec(),
+            room: 10,
+            write_timeout: Mutex::new(Some(timeout)),
+            clock: clock.clone(),
+        };
+        let running = || false;
+        let cx = Context {
+            shutting_down: &running,
+            write_timeout: timeout,
+            observer: None,
+        };
+        assert_eq!(
+            drive(&mut stream, &mut conn, &*clock, &cx),
+            Ending::WriteFailed
+        );
+        let waited = clock.now().instant - start;
+        assert!(
+            waited >= timeout && waited <= timeout + WRITE_SLICE,
+            "gave up {waited:?} after the last byte went out; the timeout is {timeout:?}"
+        );
+    }
+
     /// A client that sends `input` (one read per chunk, then EOF) and reads slowly: every
     /// write to it takes `per_write` on the clock.
     struct SlowReader {
-        input: VecDeque<&'static [u8]>,
+        input: std::collections::VecDeque<&'static [u8]>,
         output: Vec<u8>,
-        clock: Arc<TestClock>,
+        clock: Arc<SharedClock>,
         per_write: Duration,
     }
 
@@ -199,7 +348,7 @@ mod tests {
         }
     }
 
-    impl Write for SlowReader {
+    impl io::Write for SlowReader {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.clock.0.lock().unwrap().advance(self.per_write);
             self.output.extend_from_slice(buf);
@@ -211,24 +360,21 @@ mod tests {
         }
     }
 
-    struct NoWaker;
-
-    impl Wake for NoWaker {
-        fn wake(&self) {}
-        fn cut(&self) {}
-    }
-
     impl Stream for SlowReader {
         type Waker = NoWaker;
+
         fn waker(&self) -> io::Result<NoWaker> {
             Ok(NoWaker)
         }
+
         fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
             Ok(())
         }
+
         fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
             Ok(())
         }
+
         fn shutdown_write(&self) -> io::Result<()> {
             Ok(())
         }
@@ -240,18 +386,20 @@ mod tests {
     /// the 300 ms idle timeout; the fifth line must still be answered.
     #[test]
     fn time_blocked_writing_to_a_slow_reader_is_not_idle_time() {
-        let clock = Arc::new(TestClock(Mutex::new(ManualClock::new())));
+        let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
         let mut config = ConnConfig::new(Mode::Echo);
         config.idle_timeout = Duration::from_millis(300);
         let mut conn = Conn::new(&config, 1, clock.now().instant);
         let mut stream = SlowReader {
-            input: VecDeque::from([&b"a\nb\nc\nd\n"[..], b"e\n"]),
+            input: [&b"a\nb\nc\nd\n"[..], b"e\n"].into(),
             output: Vec::new(),
             clock: clock.clone(),
             per_write: Duration::from_millis(100),
         };
+        let running = || false;
         let cx = Context {
-            shutting_down: &|| false,
+            shutting_down: &running,
+            write_timeout: config.idle_timeout,
             observer: None,
         };
         assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);

@@ -153,6 +153,11 @@ where
 {
     let now = clock.now();
     let Some(permit) = shared.limit.try_acquire() else {
+        if shared.shutting_down() {
+            // Shutdown closed the limit after our check in the accept loop:
+            // this connection is part of the backlog, not a busy refusal.
+            return None;
+        }
         shared.refused.fetch_add(1, Ordering::Relaxed);
         tracing::warn!("connection limit reached: refusing {peer}");
         shared.observe(Event::Refused { peer });
@@ -285,17 +290,12 @@ where
     S: Stream,
     C: Clock + ?Sized,
 {
-    // A write that makes no progress for the idle timeout means the client
-    // stopped reading: give up on it (PROTOCOL.md, limits table).
-    if stream
-        .set_write_timeout(Some(shared.conn.idle_timeout))
-        .is_err()
-    {
-        return Ending::WriteFailed;
-    }
     let shutting_down = || shared.shutting_down();
     let cx = Context {
         shutting_down: &shutting_down,
+        // A write that makes no progress for the idle timeout means the client
+        // stopped reading: give up on it (PROTOCOL.md, limits table).
+        write_timeout: shared.conn.idle_timeout,
         observer: shared.observer.as_deref(),
     };
     driver::drive(stream, conn, clock, &cx)

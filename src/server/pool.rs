@@ -69,13 +69,16 @@ impl<T: Send, B: Backend> WorkQueue<T, B> {
 }
 
 /// Starts `n` workers named `worker-{i}`, each running `serve` on items
-/// until the queue is closed and empty.
+/// until the queue is closed and empty. A worker survives a panic in
+/// `serve` (otherwise every handler panic would shrink the pool, and after
+/// `n` of them nobody would be served); its handle returns how many panics
+/// it contained.
 pub fn start_workers<T, B>(
     n: usize,
     stack_size: Option<usize>,
     queue: &Arc<WorkQueue<T, B>>,
     serve: impl Fn(T) + Send + Sync + 'static,
-) -> std::io::Result<Vec<B::JoinHandle<()>>>
+) -> std::io::Result<Vec<B::JoinHandle<usize>>>
 where
     T: Send + 'static,
     B: Backend,
@@ -85,10 +88,58 @@ where
         .map(|i| {
             let (queue, serve) = (queue.clone(), serve.clone());
             B::spawn(format!("worker-{i}"), stack_size, move || {
+                let mut panics = 0;
                 while let Some(item) = queue.pop() {
-                    serve(item);
+                    if !survived(|| serve(item)) {
+                        panics += 1;
+                    }
                 }
+                panics
             })
         })
         .collect()
+}
+
+/// Runs `work`; `false` if it panicked (the panic hook has reported it, and
+/// the item's guards were released by the unwinding).
+#[cfg(not(loom))]
+fn survived(work: impl FnOnce()) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_ok()
+}
+
+/// Under loom a panic is a failed model: it must reach loom, not be counted.
+#[cfg(loom)]
+fn survived(work: impl FnOnce()) -> bool {
+    work();
+    true
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::Std;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_worker_survives_a_panicking_item_and_counts_it() {
+        let queue = WorkQueue::<u32, Std>::new();
+        let served = Arc::new(AtomicUsize::new(0));
+        let counted = served.clone();
+        let workers = start_workers(1, None, &queue, move |item| {
+            assert_ne!(item, 2, "injected panic");
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        for item in 1..=4 {
+            queue.push(item).unwrap();
+        }
+        queue.close();
+        let panics: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(panics, [1], "one worker, one contained panic");
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            3,
+            "the items after it were served"
+        );
+    }
 }

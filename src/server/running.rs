@@ -34,7 +34,9 @@ pub struct Summary {
     pub refused: u64,
     /// Connections still busy when the grace period ran out, and cut.
     pub cut: usize,
-    /// Connection threads that ended in a panic (their guards still released).
+    /// Connection handlers that panicked (their guards still released): a
+    /// connection thread that ended in a panic, or a panic a pool worker
+    /// contained.
     pub panicked: usize,
 }
 
@@ -50,14 +52,15 @@ pub struct LiveStats {
 }
 
 /// The pool's queue of admitted connections.
-type Queue<B, L> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
+type Queue<L, B> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
 
 /// A started server: its accept loop, its workers and what they share.
 pub struct Running<B: Backend, L: Listener> {
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
     acceptor: Option<B::JoinHandle<Vec<B::JoinHandle<()>>>>,
-    workers: Vec<B::JoinHandle<()>>,
-    queue: Option<Queue<B, L>>,
+    /// Pool workers; each returns how many handler panics it contained.
+    workers: Vec<B::JoinHandle<usize>>,
+    queue: Option<Queue<L, B>>,
     unblock_accept: Box<dyn Fn() + Send + Sync>,
     /// Wakers taken from the registry at shutdown, kept to cut stragglers
     /// after the grace period.
@@ -130,7 +133,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// or another thread — and returns the final counts. Connections still
     /// busy after the grace period are cut.
     pub fn join(mut self) -> Summary {
-        let mut threads = match self.acceptor.take().map(|a| a.join()) {
+        let threads = match self.acceptor.take().map(|a| a.join()) {
             Some(Ok(threads)) => threads,
             Some(Err(_)) | None => {
                 tracing::error!("the accept loop panicked");
@@ -143,12 +146,14 @@ impl<B: Backend, L: Listener> Running<B, L> {
             queue.close();
         }
         let cut = self.drain_within_grace();
-        threads.append(&mut self.workers);
-        let panicked = threads
+        let mut panicked = threads
             .into_iter()
             .map(|t| t.join())
             .filter(Result::is_err)
             .count();
+        for worker in self.workers.drain(..) {
+            panicked += worker.join().unwrap_or(1);
+        }
         if let Some(o) = &self.shared.observer {
             o.event(&Event::Drained);
         }

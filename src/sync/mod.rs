@@ -24,8 +24,8 @@
 //! use many_clients::counter::LockedCounter;
 //! use many_clients::sync::ParkingLot;
 //!
-//! let seed_design: LockedCounter = LockedCounter::new();         // std::sync::Mutex
-//! let swapped: LockedCounter<ParkingLot> = LockedCounter::new(); // the one-line swap
+//! let seed_design: LockedCounter = LockedCounter::new(); // B = Std: std::sync::Mutex
+//! let swapped = LockedCounter::<ParkingLot>::new();      // the one-line swap
 //! # let _ = (seed_design, swapped);
 //! ```
 //!
@@ -83,6 +83,7 @@ use ::std::io;
 use ::std::ops::DerefMut;
 use ::std::time::Duration;
 
+// ANCHOR: backend
 /// A family of primitives that fit together: a mutex, the condition variable
 /// that works with its guard, atomics and threads.
 pub trait Backend: Sized + Send + Sync + 'static {
@@ -115,16 +116,6 @@ pub trait Backend: Sized + Send + Sync + 'static {
 pub type Guard<'a, B, T> = <<B as Backend>::Mutex<T> as Lock<T>>::Guard<'a>;
 
 /// A mutex with a `parking_lot`-shaped API: `lock()` returns the guard.
-///
-/// A guard is not `Send`: a lock must be released by the thread that took
-/// it, so the compiler refuses to move a guard into another thread.
-///
-/// ```compile_fail
-/// use many_clients::sync::{Backend, Lock, Std};
-/// let counter = <Std as Backend>::Mutex::<u64>::new(0);
-/// let guard = counter.lock();
-/// std::thread::spawn(move || drop(guard)); // error: the guard is not `Send`
-/// ```
 pub trait Lock<T>: Send + Sync {
     /// What `lock()` hands out; dropping it unlocks.
     type Guard<'a>: DerefMut<Target = T>
@@ -136,6 +127,7 @@ pub trait Lock<T>: Send + Sync {
     /// poisoning.
     fn lock(&self) -> Self::Guard<'_>;
 }
+// ANCHOR_END: backend
 
 /// A condition variable. No `wait_while`: loom lacks it (loom#393), and the
 /// explicit `while !ready { guard = cv.wait(guard) }` loop is the thing to
@@ -248,5 +240,3 @@ macro_rules! forward_atomics {
 }
 pub(crate) use forward_atomics;
 
-#[cfg(test)]
-mod tests;

@@ -43,6 +43,7 @@ forward_atomics!(sync::atomic::AtomicU64, sync::atomic::AtomicBool);
 #[derive(Debug, Default)]
 pub struct StdMutex<T>(sync::Mutex<T>);
 
+// ANCHOR: std_lock
 impl<T: Send> Lock<T> for StdMutex<T> {
     type Guard<'a>
         = sync::MutexGuard<'a, T>
@@ -57,6 +58,7 @@ impl<T: Send> Lock<T> for StdMutex<T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+// ANCHOR_END: std_lock
 
 impl<T> StdMutex<T> {
     /// Whether a thread panicked while holding this lock (std only; the

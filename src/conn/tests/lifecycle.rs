@@ -7,6 +7,7 @@ const MS: Duration = Duration::from_millis(1);
 const IDLE_LINE: &str = "error: idle timeout\n";
 const SHUTDOWN_LINE: &str = "error: server shutting down\n";
 
+// ANCHOR: idle_deadline
 #[test]
 fn the_idle_timeout_fires_exactly_at_its_deadline() {
     let mut h = Harness::echo();
@@ -15,6 +16,7 @@ fn the_idle_timeout_fires_exactly_at_its_deadline() {
     assert_eq!(h.wait(MS), refused(Report::IdleTimeout, IDLE_LINE));
     assert_eq!(h.conn.poll_timeout(), Some(h.at(DRAIN)));
 }
+// ANCHOR_END: idle_deadline
 
 #[test]
 fn trickling_bytes_does_not_reset_the_idle_timeout() {
