@@ -21,8 +21,11 @@
 //! so a failing case fails again when replayed, and proptest shrinks it to a small schedule.
 //!
 //! Runs: `cargo test --test schedules` runs `DEFAULT_CASES` random schedules (about 20 s here);
-//! `PROPTEST_CASES=256 cargo test --test schedules` is the soak run `.ci/run` does. Failures are
-//! saved in `proptest-regressions/schedules.txt` (committed) and replayed first on every run.
+//! `PROPTEST_CASES=256 cargo test --test schedules` is the soak run `.ci/run` does (about 4 min
+//! here, debug build, on a busy 2-core machine). Failures are saved in
+//! `proptest-regressions/schedules.txt` (committed) and replayed first on every run; for an
+//! integration test proptest's default would be `tests/schedules.proptest-regressions`, hence the
+//! explicit `FileFailurePersistence::Direct` below.
 
 #[path = "support/schedule_client.rs"]
 mod client_side;

@@ -51,7 +51,7 @@ pub struct Observation {
     pub received: Vec<u8>,
     pub ended: Ended,
     pub write_error: Option<String>,
-    /// It sent [`filler`](super::schedule::filler): the server may cut it anywhere, so only a prefix is owed.
+    /// It sent the [`filler`]: the server may cut it anywhere, so only a prefix is owed.
     pub sent_filler: bool,
 }
 
