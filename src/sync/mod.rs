@@ -239,4 +239,3 @@ macro_rules! forward_atomics {
     };
 }
 pub(crate) use forward_atomics;
-
