@@ -6,7 +6,7 @@
 
 use super::observe::{Event, Observer};
 use super::transport::Stream;
-use crate::conn::{Action, Clock, Conn, Report, printable};
+use crate::conn::{Action, Clock, Conn, Now, Report, printable};
 use std::io::{self, ErrorKind};
 use std::time::Duration;
 
@@ -43,6 +43,11 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     cx: &Context<'_>,
 ) -> Ending {
     let mut buf = vec![0; conn.read_buf_len()];
+    // From here on, the connection's deadlines run on the wait clock (see `WaitClock`).
+    let mut clock = WaitClock {
+        clock,
+        writing: Duration::ZERO,
+    };
     let mut told_shutdown = false;
     // The read timeout currently set on the socket, to skip a syscall per
     // read: deadlines only move later, so a timeout that is too short just
@@ -54,8 +59,11 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
         while let Some(action) = conn.poll_action() {
             match action {
                 Action::Send(bytes) => {
-                    let timeout = cx.write_timeout;
-                    if write_all_within(stream, &bytes, timeout, clock, &mut write_armed).is_err() {
+                    let (timeout, real) = (cx.write_timeout, clock.clock);
+                    let started = real.now().instant;
+                    let written = write_all_within(stream, &bytes, timeout, real, &mut write_armed);
+                    clock.writing += real.now().instant.saturating_duration_since(started);
+                    if written.is_err() {
                         return Ending::WriteFailed;
                     }
                     if let Some(o) = cx.observer {
@@ -107,6 +115,29 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return read_failed(e),
         }
+    }
+}
+
+/// The clock the connection's deadlines run on: the server's clock, stopped while we are
+/// blocked writing to this client.
+///
+/// The idle timeout measures how long the client leaves us waiting for a complete line. While a
+/// write is blocked it is the other way round — we wait for the client to read — and the write
+/// timeout bounds that. Counting it as idleness as well would cut a client that sends many lines
+/// at once and reads the replies back slowly: its next lines sit unread in the socket while we
+/// write, and [`Conn::handle_data`] (rightly) refuses data handed in after the deadline. The
+/// echo timestamps still show the real time.
+struct WaitClock<'a, C: ?Sized> {
+    clock: &'a C,
+    /// Time spent writing so far.
+    writing: Duration,
+}
+
+impl<C: Clock + ?Sized> WaitClock<'_, C> {
+    fn now(&self) -> Now {
+        let mut now = self.clock.now();
+        now.instant = now.instant.checked_sub(self.writing).unwrap_or(now.instant);
+        now
     }
 }
 
@@ -302,5 +333,86 @@ mod tests {
             waited >= timeout && waited <= timeout + WRITE_SLICE,
             "gave up {waited:?} after the last byte went out; the timeout is {timeout:?}"
         );
+    }
+
+    /// A client that sends `input` (one read per chunk, then EOF) and reads slowly: every
+    /// write to it takes `per_write` on the clock.
+    struct SlowReader {
+        input: std::collections::VecDeque<&'static [u8]>,
+        output: Vec<u8>,
+        clock: Arc<SharedClock>,
+        per_write: Duration,
+    }
+
+    impl Read for SlowReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.input.pop_front() else {
+                return Ok(0);
+            };
+            buf[..chunk.len()].copy_from_slice(chunk);
+            Ok(chunk.len())
+        }
+    }
+
+    impl io::Write for SlowReader {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.clock.0.lock().unwrap().advance(self.per_write);
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Stream for SlowReader {
+        type Waker = NoWaker;
+
+        fn waker(&self) -> io::Result<NoWaker> {
+            Ok(NoWaker)
+        }
+
+        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn shutdown_write(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Found by `tests/schedules.rs`: a client that sent many lines at once and read the replies
+    /// slowly got `error: idle timeout` for its next line, which had been waiting in the socket
+    /// while the server was blocked writing. Writing four replies here takes 400 ms, longer than
+    /// the 300 ms idle timeout; the fifth line must still be answered.
+    #[test]
+    fn time_blocked_writing_to_a_slow_reader_is_not_idle_time() {
+        let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
+        let mut config = ConnConfig::new(Mode::Echo);
+        config.idle_timeout = Duration::from_millis(300);
+        let mut conn = Conn::new(&config, 1, clock.now().instant);
+        let mut stream = SlowReader {
+            input: [&b"a\nb\nc\nd\n"[..], b"e\n"].into(),
+            output: Vec::new(),
+            clock: clock.clone(),
+            per_write: Duration::from_millis(100),
+        };
+        let running = || false;
+        let cx = Context {
+            shutting_down: &running,
+            write_timeout: config.idle_timeout,
+            observer: None,
+        };
+        assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);
+        let output = String::from_utf8(stream.output).unwrap();
+        let echoed: Vec<_> = output.lines().filter_map(|l| l.split_once("] ")).collect();
+        let echoed: Vec<_> = echoed.into_iter().map(|(_, text)| text).collect();
+        let want = ["a", "b", "c", "d", "e"].map(|c| format!("Server got '{c}'"));
+        assert_eq!(echoed, want, "the whole output: {output:?}");
     }
 }
