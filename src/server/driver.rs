@@ -406,6 +406,7 @@ mod tests {
         let cx = Context {
             shutting_down: &running,
             write_timeout: config.idle_timeout,
+            poll_shutdown: None,
             observer: None,
         };
         assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);
