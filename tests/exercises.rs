@@ -88,6 +88,12 @@ fn per_ip_limit_refuses_the_third_connection_from_one_address() {
 /// hands everyone id 1.
 struct RwLockCounter;
 
+impl RwLockCounter {
+    fn new() -> Self {
+        RwLockCounter
+    }
+}
+
 impl Counter for RwLockCounter {
     fn enter(&self) -> u64 {
         1
@@ -107,7 +113,7 @@ impl Counter for RwLockCounter {
 fn rwlock_counter_gives_unique_ids_and_consistent_snapshots() {
     const THREADS: u64 = 8;
     const EACH: u64 = 500;
-    let counter: Arc<dyn Counter> = Arc::new(RwLockCounter);
+    let counter: Arc<dyn Counter> = Arc::new(RwLockCounter::new());
     let clients: Vec<_> = (0..THREADS)
         .map(|_| {
             let counter = counter.clone();
