@@ -97,11 +97,13 @@ fn main() -> ExitCode {
         CounterArg::ParkingLot => CounterKind::ParkingLot,
         CounterArg::Atomic => CounterKind::Atomic,
     };
+    // ANCHOR: signals
     // Register before binding, so a signal can never arrive unhandled.
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => return fail(format!("cannot handle signals: {e}")),
     };
+    // ANCHOR_END: signals
     let server = match Server::bind(config) {
         Ok(server) => server,
         Err(e) => {
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
         Ok(handle) => handle,
         Err(e) => return fail(format!("cannot start: {e}")),
     };
+    // ANCHOR: stop
     signals.forever().next();
     let live = handle.shutdown();
     println!("Shutting down: waiting for {live} clients...");
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
         "Server stopped: {} clients served, peak {} at once, {} refused",
         summary.served, summary.peak, summary.refused
     );
+    // ANCHOR_END: stop
     ExitCode::SUCCESS
 }
 

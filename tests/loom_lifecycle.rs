@@ -84,9 +84,11 @@ fn lifecycle(connections: usize, max_connections: usize, workers: Option<usize>)
     let shared = config.shared::<Model, PipeWaker<Model>>();
     let (counter, limit) = (shared.counter.clone(), shared.limit.clone());
     let clock = Frozen(SystemClock.now());
+    // ANCHOR: run_and_shut_down
     let running = Running::start(listener, shared, clock, workers, Duration::from_secs(5)).unwrap();
     running.shutdown();
     let summary = running.join();
+    // ANCHOR_END: run_and_shut_down
 
     let answers: Vec<Answer> = clients.iter_mut().map(|c| answer(&c.read_all())).collect();
     let ids: Vec<u64> = answers
@@ -137,6 +139,7 @@ fn lifecycle(connections: usize, max_connections: usize, workers: Option<usize>)
     assert_eq!(summary.cut, 0, "nobody should need cutting");
 }
 
+// ANCHOR: bound
 /// Every lifecycle model is bounded. Even one connection touches a dozen
 /// locks (pipe, limit, drain, counter, registry) on three threads, and the
 /// unbounded search ran past ten minutes without finishing here. Three
@@ -145,6 +148,7 @@ fn lifecycle(connections: usize, max_connections: usize, workers: Option<usize>)
 /// release) and still reorder the others around it — what these models are
 /// about. Cost at 3: 773 to 13,913 interleavings, under 5 s each in release.
 const BOUND: usize = 3;
+// ANCHOR_END: bound
 
 #[test]
 fn one_connection_thread_per_connection_with_shutdown() {

@@ -240,6 +240,7 @@ fn a_client_that_never_reads_is_dropped_when_the_write_stalls() {
 }
 
 #[test]
+// ANCHOR: stalled_write
 fn a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out() {
     let _serial = serial();
     // The idle timeout is also the write timeout. Not shorter: the whole line must arrive
@@ -271,6 +272,7 @@ fn a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out() {
         took < timeout + Duration::from_millis(1500),
         "closed {took:?} after the line was read"
     );
+    // ANCHOR_END: stalled_write
     let events = recorder.events();
     let replies = events
         .iter()
@@ -317,6 +319,7 @@ fn a_panicking_handler_is_contained() {
         });
         let mut one = Lines::connect(server.addr);
         one.exchange("one");
+        // ANCHOR: panicking_handler
         let mut two = Lines::connect(server.addr);
         two.send(b"boom\n");
         // No reply: the handler died before answering; its socket is closed (maybe reset).
@@ -327,6 +330,7 @@ fn a_panicking_handler_is_contained() {
         one.exchange("one again");
         let stats = server.stats();
         assert_eq!((stats.clients.active, stats.live), (1, 1), "{what}");
+        // ANCHOR_END: panicking_handler
         one.finish();
         one.expect_then_eof(b"");
         let stats = server.wait_idle();

@@ -137,6 +137,7 @@ fn echo_client_that_closes_at_once_gets_nothing() {
 // ---- limits and bad input ----
 
 #[test]
+// ANCHOR: busy_no_id
 fn busy_answer_at_the_limit_takes_no_id() {
     let server = start(Mode::Echo, |c| c.max_connections = 2);
     let mut first = Lines::connect(server.addr);
@@ -148,6 +149,7 @@ fn busy_answer_at_the_limit_takes_no_id() {
     drop(third);
     let stats = server.stats();
     assert_eq!((stats.refused, stats.clients.issued, stats.live), (1, 2, 2));
+    // ANCHOR_END: busy_no_id
 
     // Free a slot. `live` drops a moment before the slot itself is released, so a client that
     // comes in that moment may still be told busy: retry those (they take no id either).
@@ -214,6 +216,7 @@ fn idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles() {
         thread::sleep(Duration::from_millis(150));
         c.exchange(&format!("still here {i}"));
     }
+    // ANCHOR: trickle
     // Bytes that never finish a line do not: one every 50 ms, and the cut comes anyway.
     let started = Instant::now();
     c.stream()
@@ -231,6 +234,7 @@ fn idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles() {
         }
     }
     let waited = started.elapsed();
+    // ANCHOR_END: trickle
     c.stream()
         .set_read_timeout(Some(support::IO_TIMEOUT))
         .unwrap();
@@ -249,6 +253,7 @@ fn idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles() {
 }
 
 #[test]
+// ANCHOR: max_line
 fn line_of_exactly_max_line_bytes_is_answered_and_one_more_is_refused() {
     let server = start(Mode::Echo, |c| c.max_line = 16);
     let mut c = Lines::connect(server.addr);
@@ -256,6 +261,7 @@ fn line_of_exactly_max_line_bytes_is_answered_and_one_more_is_refused() {
     c.exchange("0123456789abcd\r"); // 15 + `\r`: the `\r` counts, still 16
     c.send(b"0123456789abcdef\r\n"); // 16 + `\r` = 17
     c.expect_then_eof(b"error: line too long (limit 16 bytes)\n");
+    // ANCHOR_END: max_line
 
     // Without any newline: it fires as soon as the 17th byte is buffered.
     let mut c = Lines::connect(server.addr);

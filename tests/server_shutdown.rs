@@ -53,6 +53,7 @@ fn shutdown_mid_conversation(workers: Option<usize>) {
         (server.stats().live == clients).then_some(())
     });
 
+    // ANCHOR: mid_conversation
     assert_eq!(server.shutdown(), clients, "{what}");
     let began = Instant::now();
     // Each client closes once it has read everything, as a real one would.
@@ -66,6 +67,7 @@ fn shutdown_mid_conversation(workers: Option<usize>) {
     let summary = server.join();
     let took = began.elapsed();
     assert!(took < grace, "{what}: join took {took:?}");
+    // ANCHOR_END: mid_conversation
     assert_eq!(summary.served, clients as u64, "{what}");
     assert_eq!(
         (summary.cut, summary.panicked, summary.refused),
@@ -135,6 +137,7 @@ fn shutdown_cuts_a_client_that_never_reads_after_the_grace_period() {
         });
 
         let began = Instant::now();
+        // ANCHOR: cut_after_grace
         assert_eq!(server.shutdown(), 2, "{what}");
         polite.expect_then_eof(SHUTTING_DOWN);
         let summary = server.join();
@@ -148,6 +151,7 @@ fn shutdown_cuts_a_client_that_never_reads_after_the_grace_period() {
             "{what}: join took {took:?}"
         );
         assert_eq!(summary.cut, 1, "{what}: {summary:?}");
+        // ANCHOR_END: cut_after_grace
         assert_eq!((summary.served, summary.panicked), (2, 0), "{what}");
         drop(stalled);
         assert_no_server_threads();

@@ -78,6 +78,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
             }
         }
         let now = clock.now();
+        // ANCHOR: told_shutdown
         if !told_shutdown && (cx.shutting_down)() {
             told_shutdown = true;
             conn.handle_shutdown(now);
@@ -106,6 +107,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                 told_shutdown = true;
                 conn.handle_shutdown(clock.now());
             }
+            // ANCHOR_END: told_shutdown
             Ok(0) => conn.handle_eof(clock.now()),
             Ok(n) => conn.handle_data(&buf[..n], clock.now()),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {

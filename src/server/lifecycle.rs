@@ -165,6 +165,7 @@ where
     C: Clock,
 {
     let now = clock.now();
+    // ANCHOR: busy
     let Some(permit) = shared.limit.try_acquire() else {
         if shared.shutting_down() {
             // Shutdown closed the limit after our check in the accept loop:
@@ -180,6 +181,7 @@ where
         });
     };
     let live = shared.shutdown.try_enter()?; // shutdown began since accept
+    // ANCHOR_END: busy
     let client = ClientGuard::new(shared.counter.clone());
     let id = client.id();
     match shared.conn.mode {
@@ -361,6 +363,7 @@ impl AcceptErrors {
     }
 }
 
+// ANCHOR: wake_all
 /// Tells every live connection to finish, at the start of shutdown; returns
 /// the wakers so the caller can cut whoever is still there after the grace.
 pub fn wake_all<B: Backend, W: Wake>(shared: &Shared<B, W>) -> Vec<W> {
@@ -375,3 +378,4 @@ pub fn wake_all<B: Backend, W: Wake>(shared: &Shared<B, W>) -> Vec<W> {
     }
     woken
 }
+// ANCHOR_END: wake_all

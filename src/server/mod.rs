@@ -169,9 +169,11 @@ impl Server {
             Some(Protocol::TCP),
         )?;
         // Restarting right after a shutdown must not fail on TIME_WAIT.
+        // ANCHOR: backlog
         socket.set_reuse_address(true)?;
         socket.bind(&config.addr.into())?;
         socket.listen(config.backlog)?;
+        // ANCHOR_END: backlog
         Ok(Server {
             listener: socket.into(),
             config,

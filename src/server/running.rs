@@ -114,6 +114,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
         }
     }
 
+    // ANCHOR: shutdown
     /// Begins graceful shutdown and returns how many connections were live
     /// when it began. Returns at once; [`Running::join`] waits. Calling it
     /// again is harmless.
@@ -128,7 +129,9 @@ impl<B: Backend, L: Listener> Running<B, L> {
         self.woken.lock().extend(woken);
         live
     }
+    // ANCHOR_END: shutdown
 
+    // ANCHOR: join
     /// Waits for the server to stop — after [`Running::shutdown`], from this
     /// or another thread — and returns the final counts. Connections still
     /// busy after the grace period are cut.
@@ -189,4 +192,5 @@ impl<B: Backend, L: Listener> Running<B, L> {
         drain.wait_drained();
         cut
     }
+    // ANCHOR_END: join
 }
