@@ -55,6 +55,7 @@ const DEFAULT_CASES: u32 = 24;
 /// How long the server's own bookkeeping may take to settle, and `join` to return.
 const SETTLE: Duration = Duration::from_secs(10);
 
+// ANCHOR: property
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: DEFAULT_CASES,
@@ -74,7 +75,9 @@ proptest! {
         run(&schedule).map_err(TestCaseError::fail)?;
     }
 }
+// ANCHOR_END: property
 
+// ANCHOR: run
 /// One case, start to finish. The server is always shut down and joined, even on failure, so
 /// the next case (and the thread check) starts clean.
 fn run(schedule: &Schedule) -> Result<(), String> {
@@ -130,6 +133,7 @@ fn run(schedule: &Schedule) -> Result<(), String> {
     }
     Ok(())
 }
+// ANCHOR_END: run
 
 type Seen = Result<(SocketAddr, Observation), String>;
 

@@ -57,6 +57,7 @@ pub struct Expect {
     pub then_eof: bool,
 }
 
+// ANCHOR: expect
 /// PROTOCOL.md for one admitted client that sends `stream` and then ends with `end`.
 pub fn expect(server: &Settings, stream: &[u8], end: End) -> Expect {
     match server.mode {
@@ -64,6 +65,7 @@ pub fn expect(server: &Settings, stream: &[u8], end: End) -> Expect {
         Mode::Echo => expect_echo(server.max_line, stream, end),
     }
 }
+// ANCHOR_END: expect
 
 /// Greet: the first read is the message, whatever it holds; only "no bytes at all" differs.
 fn expect_greet(stream: &[u8], end: End) -> Expect {
