@@ -164,14 +164,6 @@ pub trait AtomicU64: Send + Sync {
     fn fetch_sub(&self, v: u64, order: Ordering) -> u64;
     /// See `std::sync::atomic::AtomicU64::fetch_max`.
     fn fetch_max(&self, v: u64, order: Ordering) -> u64;
-    /// See `std::sync::atomic::AtomicU64::compare_exchange`.
-    fn compare_exchange(
-        &self,
-        current: u64,
-        new: u64,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<u64, u64>;
 }
 
 /// The atomic `bool` operations the core uses.
@@ -214,15 +206,6 @@ macro_rules! forward_atomics {
             }
             fn fetch_max(&self, v: u64, order: Ordering) -> u64 {
                 <$u64>::fetch_max(self, v, order)
-            }
-            fn compare_exchange(
-                &self,
-                current: u64,
-                new: u64,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<u64, u64> {
-                <$u64>::compare_exchange(self, current, new, success, failure)
             }
         }
         impl $crate::sync::AtomicBool for $bool {
