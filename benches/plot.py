@@ -7,7 +7,8 @@
 CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion, else target/criterion. Only the Python
 standard library is used: the SVG is written by hand. For every benchmark it reads
 `new/benchmark.json` (the throughput: elements per iteration) and `new/estimates.json` (the
-median time per iteration, in ns), and turns them into elements per second.
+median time per iteration, in ns, and its 95% confidence interval), and turns them into
+elements per second. Bars are the median, whiskers the confidence interval.
 
 Writes `bench-counters.svg` and `bench-server.svg`, and prints the Markdown tables (throughput
 and the server ratios) that the chapter shows; `--tables FILE` also writes them to FILE.
@@ -28,6 +29,11 @@ COLOURS = {
 }
 
 
+class Rate(float):
+    """Elements per second (the median), carrying criterion's 95% confidence interval."""
+    low = high = None
+
+
 def rate(root, group, bench):
     """Elements per second from the median time per iteration, or None if not measured."""
     base = root / group / bench / "new"
@@ -37,10 +43,16 @@ def rate(root, group, bench):
     except (OSError, ValueError):
         return None
     elements = (meta.get("throughput") or {}).get("Elements")
-    median_ns = estimates["median"]["point_estimate"]
-    if not elements or not median_ns:
+    median = estimates["median"]
+    if not elements or not median["point_estimate"]:
         return None
-    return elements / (median_ns * 1e-9)
+    result = Rate(elements / (median["point_estimate"] * 1e-9))
+    interval = median.get("confidence_interval") or {}
+    if interval.get("lower_bound") and interval.get("upper_bound"):
+        # A longer time is a lower rate: the bounds swap.
+        result.low = elements / (interval["upper_bound"] * 1e-9)
+        result.high = elements / (interval["lower_bound"] * 1e-9)
+    return result
 
 
 def esc(text):
@@ -69,7 +81,7 @@ def human(value):
 def bar_panel(x0, y0, w, h, title, unit, groups, series, values):
     """One bar chart: `groups` along x, one bar per `series` in each group; values[(g, s)]."""
     out = []
-    top = max([v for v in values.values() if v] or [1.0])
+    top = max([max(v, v.high or v) for v in values.values() if v] or [1.0])
     ymax, step = nice_max(top)
     left, bottom, plot_h = x0 + 52, y0 + h - 34, h - 64
     plot_w = w - 62
@@ -99,6 +111,17 @@ def bar_panel(x0, y0, w, h, title, unit, groups, series, values):
             out.append(f'<rect x="{x:.1f}" y="{bottom - bh:.1f}" width="{bar_w - 2:.1f}" '
                        f'height="{bh:.1f}" fill="{COLOURS.get(name, "#999")}">'
                        f'<title>{esc(name)} {esc(group)}: {value:,.0f} {esc(unit)}</title></rect>')
+            mid = x + (bar_w - 2) / 2
+            label_y = bottom - bh - 4
+            if value.low and value.high:
+                y_low = bottom - plot_h * value.low / ymax
+                y_high = bottom - plot_h * value.high / ymax
+                out.append(f'<path d="M{mid:.1f} {y_low:.1f}V{y_high:.1f}M{mid - 4:.1f} '
+                           f'{y_low:.1f}h8M{mid - 4:.1f} {y_high:.1f}h8" stroke="#222" '
+                           f'fill="none"/>')
+                label_y = min(label_y, y_high - 4)
+            out.append(f'<text x="{mid:.1f}" y="{label_y:.1f}" text-anchor="middle" '
+                       f'font-size="10">{human(value)}</text>')
         out.append(f'<text x="{left + gi * slot + slot / 2:.1f}" y="{bottom + 16}" '
                    f'text-anchor="middle" font-size="12">{esc(group)}</text>')
     out.append(f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" '
