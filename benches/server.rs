@@ -1,1 +1,403 @@
-fn main() {}
+//! The server under load, against two baselines measured in the same run with the same load.
+//!
+//! ```text
+//! cargo bench --bench server                  # about two minutes
+//! cargo bench --bench server -- --quick       # about half a minute
+//! ```
+//!
+//! Four servers, each started in this process on `127.0.0.1:0` with logging off (no tracing
+//! subscriber is installed, so the server's `info!` lines cost one relaxed load each):
+//!
+//! | name | what |
+//! |---|---|
+//! | `thread` | our server, a thread per connection (the default) |
+//! | `pool` | our server with `--workers` ([`POOL_WORKERS`] threads started up front) |
+//! | `bare` | `baselines/bare.rs`: thirty lines of thread-per-connection, no limits, no drain |
+//! | `tokio` | `baselines/tokio_server.rs`: a task per connection on tokio's multi-threaded runtime |
+//!
+//! Four loads, each run against every server: greet and echo with 20 and with 100 clients. A
+//! client is a thread of this process running a lean blocking loop (below), so the load costs the
+//! same CPU whichever server answers. One criterion *iteration* is one exchange per client — a
+//! whole greet connection (connect, send, read the reply to EOF, close) or one echo line and its
+//! reply on a connection opened before the clock starts — so the throughput is in connections/s
+//! (greet) or messages/s (echo). Every reply is checked; a wrong one aborts the bench. Before the
+//! timed runs each server also passes the library's own load tool, `stress::run`, with every
+//! reply and every greet id checked.
+//!
+//! At the end the bench prints the ratio table (median time per iteration, the same statistic as
+//! `median` in criterion's `estimates.json`) and the targets. `benches/plot.py` draws the plots and
+//! the same table from criterion's JSON output.
+#![cfg_attr(loom, allow(unused))]
+
+#[cfg(not(loom))]
+#[path = "baselines/bare.rs"]
+mod bare;
+#[cfg(not(loom))]
+#[path = "baselines/tokio_server.rs"]
+mod tokio_server;
+
+#[cfg(not(loom))]
+mod bench {
+    use super::{bare, tokio_server};
+    use criterion::{BenchmarkId, Criterion, Throughput};
+    use many_clients::client::{self, check_echo_reply, parse_greet_id};
+    use many_clients::conn::Mode;
+    use many_clients::server::{Server, ServerConfig};
+    use many_clients::stress::{self, StressConfig};
+    use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::sync::{Barrier, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// Worker threads of the `pool` server: enough for every echo client of the biggest load to
+    /// hold one (an echo connection keeps its worker until it closes), so no client waits for a
+    /// worker and the pool is measured, not the queue.
+    pub const POOL_WORKERS: usize = 128;
+    /// Criterion samples per benchmark (the ratio statistic is the median over them).
+    const SAMPLE_SIZE: usize = 20;
+    /// Every client socket gets this read timeout: a server bug fails the bench, it cannot hang it.
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Kind {
+        Thread,
+        Pool,
+        Bare,
+        Tokio,
+    }
+
+    impl Kind {
+        const ALL: [Kind; 4] = [Kind::Thread, Kind::Pool, Kind::Bare, Kind::Tokio];
+
+        fn name(self) -> &'static str {
+            match self {
+                Kind::Thread => "thread",
+                Kind::Pool => "pool",
+                Kind::Bare => "bare",
+                Kind::Tokio => "tokio",
+            }
+        }
+    }
+
+    /// A server running in this process; `stop` ends it (or lets it be, for `bare`).
+    struct Target {
+        addr: SocketAddr,
+        stop: Box<dyn FnOnce()>,
+    }
+
+    fn start(kind: Kind, mode: Mode) -> Target {
+        let echo = mode == Mode::Echo;
+        match kind {
+            Kind::Thread | Kind::Pool => {
+                let mut config = ServerConfig::new(mode);
+                config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+                config.workers = (kind == Kind::Pool).then_some(POOL_WORKERS);
+                let handle = Server::bind(config)
+                    .and_then(Server::start)
+                    .expect("start the server");
+                let addr = handle.local_addr();
+                let stop = move || {
+                    handle.shutdown();
+                    let summary = handle.join();
+                    assert_eq!(summary.panicked, 0, "a connection thread panicked");
+                    assert_eq!(summary.cut, 0, "connections were cut at shutdown");
+                };
+                Target {
+                    addr,
+                    stop: Box::new(stop),
+                }
+            }
+            Kind::Bare => Target {
+                addr: bare::start(echo).expect("start the bare server"),
+                stop: Box::new(|| {}),
+            },
+            Kind::Tokio => {
+                let server = tokio_server::start(echo).expect("start the tokio server");
+                Target {
+                    addr: server.addr,
+                    stop: Box::new(move || drop(server)),
+                }
+            }
+        }
+    }
+
+    /// The library's load tool with every check on: the server must be right before it is timed.
+    fn validate(addr: SocketAddr, mode: Mode, kind: Kind) {
+        let mode = match mode {
+            Mode::Greet => client::Mode::Greet,
+            Mode::Echo => client::Mode::Echo,
+        };
+        let config = StressConfig {
+            clients: 100,
+            messages: 3,
+            concurrency: 20,
+            timeout: TIMEOUT,
+            ..StressConfig::new(addr, mode)
+        };
+        let report = stress::run(&config, &|_| {});
+        let failures: Vec<_> = report.failures().take(3).collect();
+        assert!(
+            report.all_ok(),
+            "{} server fails the stress check: {failures:?}",
+            kind.name()
+        );
+    }
+
+    /// One greet connection: connect, send, read the reply until the server closes, check it.
+    fn greet_once(addr: SocketAddr, reply: &mut Vec<u8>) {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        stream.write_all(b"Hello, Server!").expect("send");
+        reply.clear();
+        stream.read_to_end(reply).expect("read the greet reply");
+        let text = std::str::from_utf8(reply).unwrap_or("<not UTF-8>");
+        assert!(parse_greet_id(text).is_some(), "wrong greet reply {text:?}");
+    }
+
+    /// An echo client: its connection, its line and a buffer for the reply.
+    struct Echo {
+        out: TcpStream,
+        replies: BufReader<TcpStream>,
+        line: String,
+        reply: String,
+    }
+
+    impl Echo {
+        fn connect(addr: SocketAddr, index: usize) -> Echo {
+            let out = TcpStream::connect(addr).expect("connect");
+            out.set_nodelay(true).expect("nodelay");
+            out.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+            out.set_write_timeout(Some(TIMEOUT)).expect("timeout");
+            let replies = BufReader::new(out.try_clone().expect("clone"));
+            Echo {
+                out,
+                replies,
+                line: format!("client {index} says hello\n"),
+                reply: String::new(),
+            }
+        }
+
+        fn exchange(&mut self) {
+            self.out.write_all(self.line.as_bytes()).expect("send");
+            self.reply.clear();
+            self.replies.read_line(&mut self.reply).expect("read");
+            if let Err(e) = check_echo_reply(&self.reply, &self.line) {
+                panic!("wrong echo reply: {e}");
+            }
+        }
+    }
+
+    /// `clients` client threads, each doing `iters` exchanges; the wall time from the moment all
+    /// are connected (echo) or started (greet) to the moment the last one is done.
+    fn load(addr: SocketAddr, mode: Mode, clients: usize, iters: u64) -> Duration {
+        let ready = Barrier::new(clients + 1);
+        let done = Barrier::new(clients + 1);
+        std::thread::scope(|scope| {
+            for index in 0..clients {
+                let (ready, done) = (&ready, &done);
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn_scoped(scope, move || match mode {
+                        Mode::Greet => {
+                            let mut reply = Vec::with_capacity(128);
+                            ready.wait();
+                            for _ in 0..iters {
+                                greet_once(addr, &mut reply);
+                            }
+                            done.wait();
+                        }
+                        Mode::Echo => {
+                            let mut client = Echo::connect(addr, index);
+                            ready.wait();
+                            for _ in 0..iters {
+                                client.exchange();
+                            }
+                            done.wait();
+                        }
+                    })
+                    .expect("spawn a client thread");
+            }
+            ready.wait();
+            let start = Instant::now();
+            done.wait();
+            start.elapsed()
+        })
+    }
+
+    /// Every timed batch, per benchmark, for the ratio table: `(iterations, wall time)`.
+    type Batches = BTreeMap<(&'static str, usize, Kind), Vec<(u64, Duration)>>;
+
+    fn bench_load(c: &mut Criterion, batches: &Mutex<Batches>, mode: Mode, clients: usize) {
+        let mode_name = match mode {
+            Mode::Greet => "greet",
+            Mode::Echo => "echo",
+        };
+        let mut group = c.benchmark_group(format!("server-{mode_name}-{clients}"));
+        group.throughput(Throughput::Elements(clients as u64));
+        for kind in Kind::ALL {
+            let target = start(kind, mode);
+            validate(target.addr, mode, kind);
+            let addr = target.addr;
+            group.bench_function(BenchmarkId::from_parameter(kind.name()), |b| {
+                b.iter_custom(|iters| {
+                    let took = load(addr, mode, clients, iters);
+                    let key = (mode_name, clients, kind);
+                    let mut batches = batches.lock().unwrap_or_else(|e| e.into_inner());
+                    batches.entry(key).or_default().push((iters, took));
+                    took
+                })
+            });
+            (target.stop)();
+        }
+        group.finish();
+    }
+
+    /// The median time per iteration over the batches criterion kept as samples (the last
+    /// `SAMPLE_SIZE`, or the last two in `--quick` mode), in seconds.
+    fn median_secs(runs: &[(u64, Duration)], quick: bool) -> f64 {
+        let keep = if quick { 2 } else { SAMPLE_SIZE };
+        let mut per_iter: Vec<f64> = runs[runs.len().saturating_sub(keep)..]
+            .iter()
+            .map(|&(iters, took)| took.as_secs_f64() / iters as f64)
+            .collect();
+        per_iter.sort_by(f64::total_cmp);
+        let n = per_iter.len();
+        match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => per_iter[n / 2],
+            _ => (per_iter[n / 2 - 1] + per_iter[n / 2]) / 2.0,
+        }
+    }
+
+    fn print_ratios(batches: &Batches, quick: bool) {
+        let rate = |mode: &'static str, clients: usize, kind: Kind| {
+            let runs = batches.get(&(mode, clients, kind))?;
+            Some(clients as f64 / median_secs(runs, quick))
+        };
+        println!();
+        println!("Throughput (median; greet: connections/s, echo: messages/s) and ratios:");
+        println!();
+        println!(
+            "| load | thread | pool | bare | tokio | thread/bare | pool/tokio | thread/tokio |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        let loads = [("greet", 20), ("greet", 100), ("echo", 20), ("echo", 100)];
+        let mut verdicts = Vec::new();
+        for (mode, clients) in loads {
+            let [Some(t), Some(p), Some(b), Some(k)] =
+                Kind::ALL.map(|kind| rate(mode, clients, kind))
+            else {
+                continue; // filtered out on the command line
+            };
+            println!(
+                "| {mode} {clients} | {t:.0} | {p:.0} | {b:.0} | {k:.0} | {:.2} | {:.2} | {:.2} |",
+                t / b,
+                p / k,
+                t / k
+            );
+            verdicts.push((format!("thread >= bare, {mode} {clients}"), t / b));
+            if mode == "greet" {
+                verdicts.push((format!("pool >= tokio, {mode} {clients}"), p / k));
+            }
+            if mode == "echo" && clients == 100 {
+                verdicts.push((format!("thread >= tokio, {mode} {clients}"), t / k));
+            }
+        }
+        println!();
+        for (target, ratio) in verdicts {
+            let verdict = if ratio >= 1.0 { "met" } else { "MISSED" };
+            println!("target {target}: {ratio:.2}x {verdict}");
+        }
+    }
+
+    /// This process's CPU time (user + system, all threads, ended ones included) and context
+    /// switches (voluntary + involuntary) so far.
+    fn usage() -> (Duration, u64) {
+        // SAFETY: getrusage only writes the struct we pass; an all-zero rusage is valid.
+        let usage = unsafe {
+            let mut usage = std::mem::zeroed::<libc::rusage>();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        let switches = usage.ru_nvcsw as u64 + usage.ru_nivcsw as u64;
+        (time(usage.ru_utime) + time(usage.ru_stime), switches)
+    }
+
+    /// The probe, for profiling and A/B runs without criterion:
+    /// `SERVER_BENCH_PROBE=KINDS,MODE,CLIENTS,ITERS,ROUNDS cargo bench --bench server`, e.g.
+    /// `thread+bare,greet,100,60,3`. Each round runs the load once against each server and
+    /// prints wall time, CPU time and context switches per exchange. CPU time per exchange
+    /// (server and clients together) hardly depends on what else the machine is doing, which
+    /// makes it the steadier number on a busy box.
+    fn probe(spec: &str) {
+        let parts: Vec<&str> = spec.split(',').collect();
+        let number = |i: usize| -> u64 {
+            let part = parts.get(i).copied().unwrap_or("");
+            part.parse().unwrap_or_else(|_| {
+                panic!("SERVER_BENCH_PROBE field {i} ({part:?}) is not a number")
+            })
+        };
+        let mode = if parts.get(1) == Some(&"echo") {
+            Mode::Echo
+        } else {
+            Mode::Greet
+        };
+        let (clients, iters, rounds) = (number(2) as usize, number(3), number(4));
+        let kinds = Kind::ALL
+            .into_iter()
+            .filter(|k| parts[0].contains(k.name()));
+        let targets: Vec<_> = kinds.map(|kind| (kind, start(kind, mode))).collect();
+        let n = (clients as u64 * iters) as f64;
+        for _ in 0..rounds {
+            for (kind, target) in &targets {
+                let (cpu, switches) = usage();
+                let wall = load(target.addr, mode, clients, iters);
+                let (cpu_after, switches_after) = usage();
+                println!(
+                    "{:6} wall {:7.2} us  cpu {:7.2} us  switches {:5.2}  rate {:8.0}/s",
+                    kind.name(),
+                    wall.as_secs_f64() * 1e6 / n,
+                    (cpu_after - cpu).as_secs_f64() * 1e6 / n,
+                    (switches_after - switches) as f64 / n,
+                    n / wall.as_secs_f64()
+                );
+            }
+        }
+        for (_, target) in targets {
+            (target.stop)();
+        }
+    }
+
+    pub fn run() {
+        if let Ok(spec) = std::env::var("SERVER_BENCH_PROBE") {
+            probe(&spec);
+            return;
+        }
+        let mut c = Criterion::default()
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3))
+            .sample_size(SAMPLE_SIZE)
+            .configure_from_args();
+        let quick = std::env::args().any(|a| a == "--quick");
+        let batches = Mutex::new(Batches::new());
+        for mode in [Mode::Greet, Mode::Echo] {
+            for clients in [20, 100] {
+                bench_load(&mut c, &batches, mode, clients);
+            }
+        }
+        c.final_summary();
+        print_ratios(
+            &batches.into_inner().unwrap_or_else(|e| e.into_inner()),
+            quick,
+        );
+    }
+}
+
+fn main() {
+    #[cfg(not(loom))]
+    bench::run();
+}

@@ -101,6 +101,16 @@ fn main() -> ExitCode {
     if cli.json {
         println!("{}", report.json_line(&latency));
     } else {
+        // The whole histogram's shape in one line; the summary (the last line) keeps the
+        // protocol's p50 and p99.
+        println!(
+            "latency over {} messages: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            report.replies(),
+            latency.p50_ms,
+            latency.p90_ms,
+            latency.p99_ms,
+            latency.max_ms
+        );
         println!("{}", report.summary_line(&latency));
     }
     if report.all_ok() {

@@ -10,9 +10,10 @@
 //! microsecond, and that loom and proptest can replay exactly. The I/O shell reads a [`Clock`] (in
 //! production the [`SystemClock`]) and hands the result in; tests use a [`ManualClock`] instead.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 
 /// One moment, as both clocks saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,9 +40,48 @@ impl Clock for SystemClock {
     fn now(&self) -> Now {
         Now {
             instant: Instant::now(),
-            wall: chrono::Local::now().naive_local(),
+            wall: local_wall(Utc::now()),
         }
     }
+}
+
+/// `utc` as local wall time: what `chrono::Local::now().naive_local()` gives, without its cost
+/// per thread.
+///
+/// chrono keeps the parsed time zone (`TZ`, or the zone file `/etc/localtime`) in a
+/// *thread-local* cache, so the first local time each new thread asks for opens, reads and parses
+/// the zone file. A thread-per-connection server asks from a new thread for every connection
+/// (every `Now` carries the wall time): measured, that was an `open`, a `stat`, a `read` and a parse
+/// per greet connection. A zone's offset from UTC only ever changes on a whole second, so one
+/// offset per UTC second, shared by every thread through one atomic word, gives the same answers.
+/// A change of `TZ` or of the zone file is seen within a second, as with chrono's own cache.
+fn local_wall(utc: DateTime<Utc>) -> NaiveDateTime {
+    /// `(UTC second << 18) | (offset in seconds + BIAS)`; `u64::MAX` means empty. Offsets are
+    /// within a day, so they fit in 18 bits; seconds up to 2^46 (far beyond year 100,000).
+    static CACHE: AtomicU64 = AtomicU64::new(u64::MAX);
+    const BIAS: i64 = 1 << 17;
+    const LOW: u32 = 18;
+    let second = utc.timestamp();
+    let cached = CACHE.load(Ordering::Relaxed); // one self-contained word: nothing to order
+    let offset = if second >= 0 && (cached >> LOW) as i64 == second {
+        (cached & ((1 << LOW) - 1)) as i64 - BIAS
+    } else {
+        let offset = Local
+            .offset_from_utc_datetime(&utc.naive_utc())
+            .local_minus_utc();
+        let offset = i64::from(offset);
+        if (0..(1 << 46) - 1).contains(&second) && offset.abs() < BIAS {
+            CACHE.store(
+                ((second as u64) << LOW) | (offset + BIAS) as u64,
+                Ordering::Relaxed,
+            );
+        }
+        offset
+    };
+    let naive = utc.naive_utc();
+    naive
+        .checked_add_signed(TimeDelta::seconds(offset))
+        .unwrap_or(naive)
 }
 
 /// A clock for tests: a plain value that moves only when you call [`ManualClock::advance`].
@@ -131,6 +171,36 @@ mod tests {
         clock.advance(Duration::MAX);
         assert!(clock.now().instant > start);
         assert!(later(start, Duration::MAX) > start);
+    }
+
+    #[test]
+    fn system_clock_shows_the_same_local_time_as_chrono_in_any_thread() {
+        // Between two readings of chrono's local time, ours must fall between them: the cached
+        // offset is chrono's own. A new thread gets the same (it shares the cache).
+        let check = || {
+            for _ in 0..3 {
+                let before = chrono::Local::now().naive_local();
+                let ours = SystemClock.now().wall;
+                let after = chrono::Local::now().naive_local();
+                assert!(
+                    before <= ours && ours <= after,
+                    "{before} <= {ours} <= {after}"
+                );
+            }
+        };
+        check();
+        std::thread::spawn(check).join().unwrap();
+    }
+
+    #[test]
+    fn local_wall_applies_the_offset_of_that_second() {
+        let utc = DateTime::from_timestamp(1_795_000_000, 123_456_000).unwrap();
+        let expected = utc.with_timezone(&Local).naive_local();
+        assert_eq!(local_wall(utc), expected);
+        assert_eq!(local_wall(utc), expected, "again, from the cache");
+        // Before 1970 the cache is bypassed, and the answer is still chrono's.
+        let old = DateTime::from_timestamp(-86_400, 0).unwrap();
+        assert_eq!(local_wall(old), old.with_timezone(&Local).naive_local());
     }
 
     #[test]

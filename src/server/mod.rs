@@ -71,8 +71,10 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// `--workers N`: serve from a pool of N threads instead of a thread per connection.
     pub workers: Option<usize>,
-    /// Stack size of connection threads. Small, because an idle connection
-    /// is mostly its stack; the handler needs little.
+    /// Stack size of connection threads: address space reserved, not memory
+    /// used. Only the pages a thread touches are resident (two, 8 KiB, for an
+    /// idle connection, whatever this size), so it is not a memory knob; see
+    /// [`ServerConfig::DEFAULT_STACK_SIZE`] for why it is not tiny either.
     pub stack_size: usize,
     /// Which counter implementation counts clients.
     pub counter: CounterKind,
@@ -88,8 +90,14 @@ impl ServerConfig {
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
     /// Default `--grace`.
     pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-    /// Default connection-thread stack size.
-    pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
+    /// Default connection-thread stack size, 1 MiB. It used to be 128 KiB, to
+    /// save memory, but it saved none (resident memory is the touched pages
+    /// only, `benches/idle_memory.rs`) and cost speed: with stacks that small,
+    /// starting and ending threads contended on the kernel's memory-map lock
+    /// (perf: a quarter of the CPU in `rwsem_down_write_slowpath` under the
+    /// `mmap` each new thread makes), and greet connections/s with 100
+    /// clients were about half of 1 MiB stacks' (`benches/server.rs`).
+    pub const DEFAULT_STACK_SIZE: usize = 1024 * 1024;
 
     /// PROTOCOL.md's defaults for `mode`, on the seed's address for it.
     pub fn new(mode: Mode) -> Self {
