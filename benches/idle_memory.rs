@@ -216,10 +216,13 @@ mod measure {
     }
 
     pub fn run() {
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not, and gets a smoke
+        // test with a small crowd instead of a minute of measuring.
+        let benching = std::env::args().any(|a| a == "--bench");
         let clients: usize = std::env::var("IDLE_CLIENTS")
             .ok()
             .and_then(|n| n.parse().ok())
-            .unwrap_or(5_000);
+            .unwrap_or(if benching { 5_000 } else { 100 });
         if let Ok(case) = std::env::var(CASE_VAR) {
             child(&case, clients);
             return;
@@ -232,7 +235,10 @@ mod measure {
         for server in SERVERS {
             for mode in MODES {
                 let case = format!("{server}-{mode}");
-                let output = Command::new(&exe).env(CASE_VAR, &case).output();
+                let output = Command::new(&exe)
+                    .env(CASE_VAR, &case)
+                    .env("IDLE_CLIENTS", clients.to_string())
+                    .output();
                 let stdout = match output {
                     Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
                     Err(e) => format!("skip {case}: {e}"),
