@@ -617,7 +617,11 @@ fn flood(
                                 Err(e) => tally.wrong.push(format!("{msg}: connect: {e}")),
                             }
                         }
-                        for (mut reader, msg, began) in open {
+                        // Read through the batch without closing any of it: the whole
+                        // batch stays connected until every answer is in, so a batch larger
+                        // than the limit is over it whatever the timing.
+                        for (reader, msg, began) in open.iter_mut() {
+                            let (msg, began) = (&*msg, *began);
                             let mut line = Vec::new();
                             let read = reader.read_until(b'\n', &mut line);
                             tally.slowest = tally.slowest.max(began.elapsed());
