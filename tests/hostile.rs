@@ -631,7 +631,7 @@ fn flood(
                                 Ok(_) if line.starts_with(b"[") => {
                                     match many_clients::client::check_echo_reply(
                                         &String::from_utf8_lossy(&line),
-                                        &msg,
+                                        msg,
                                     ) {
                                         Ok(()) => tally.served += 1,
                                         Err(why) => tally.wrong.push(format!("{msg}: {why}")),
