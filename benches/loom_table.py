@@ -40,8 +40,12 @@ def collect(lines):
         if m:
             row = rows.setdefault(m["name"], {"interleavings": None, "seconds": None,
                                               "bound": "", "result": ""})
-            msg = m["msg"].strip().splitlines()[0] if m["msg"].strip() else "failure"
-            row["result"] = "bug caught: " + msg[:60].replace("|", "\\|")
+            msg = m["msg"].strip() or "failure"
+            # Keep loom's headline, not the thread dump after it.
+            msg = msg.split("; threads")[0].split(": [")[0]
+            if len(msg) > 70:
+                msg = msg[:69] + "…"
+            row["result"] = "bug caught: " + msg.replace("|", "\\|")
     return rows
 
 
@@ -50,10 +54,15 @@ def table(rows):
            "|---|---:|---:|---:|---|---|"]
     for name, r in rows.items():
         n, t = r["interleavings"], r["seconds"]
-        per = f"{t / n * 1e6:.1f}" if n and t is not None else "–"
-        out.append(f"| `{name}` | {n if n is not None else '–'} | "
-                   f"{f'{t:.3f}' if t is not None else '–'} | {per} | {r['bound'] or '–'} | "
-                   f"{r['result']} |")
+        per = f"{t / n * 1e6:.0f}" if n and t else "–"
+        if t is None:
+            time = "–"
+        elif t == 0:
+            time = "< 0.001"
+        else:
+            time = f"{t:.3f}"
+        out.append(f"| `{name}` | {n if n is not None else '–'} | {time} | {per} | "
+                   f"{r['bound'] or '–'} | {r['result']} |")
     return "\n".join(out) + "\n"
 
 
