@@ -62,6 +62,7 @@ macro_rules! shared_clone {
 }
 shared_clone!(Counting, Limiting, Draining);
 
+/// `Ok` if `seen == expected`, else the quiescent check's complaint.
 fn expect_eq<T: PartialEq + std::fmt::Debug>(
     what: &str,
     seen: T,
@@ -75,6 +76,7 @@ fn expect_eq<T: PartialEq + std::fmt::Debug>(
     }
 }
 
+/// A [`Counter`]: `connect` keeps a `ClientGuard`, `disconnect` drops one.
 pub struct Counting<C>(Arc<C>);
 
 impl<C: Counter + Default> Object for Counting<C> {
@@ -121,6 +123,7 @@ impl WithMax for CheckThenActLimit<Traced> {
     }
 }
 
+/// A [`Limiter`]: `try_acquire` / `acquire` keep a `Permit`, `release` drops one.
 pub struct Limiting<L>(Arc<L>);
 
 impl<L: Limiter + WithMax> Object for Limiting<L> {
@@ -143,6 +146,7 @@ impl<L: Limiter + WithMax> Object for Limiting<L> {
     }
 }
 
+/// A [`Drain`]: `enter` keeps a `Live` guard, `leave` drops one.
 pub struct Draining<D>(Arc<D>);
 
 impl<D: Drain + Default> Object for Draining<D> {

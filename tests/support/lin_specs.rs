@@ -64,6 +64,7 @@ impl Alphabet for CounterOp {
     }
 }
 
+/// Random counter programs; `connect` first, so shrinking prefers it.
 pub fn counter_programs(sizes: Sizes) -> BoxedStrategy<Program<NoParams, CounterOp>> {
     use CounterOp::*;
     programs(
@@ -195,6 +196,7 @@ impl Display for Max {
     }
 }
 
+/// Random limit programs, `max` 1 or 2.
 pub fn limit_programs(sizes: Sizes) -> BoxedStrategy<Program<Max, LimitOp>> {
     use LimitOp::*;
     let op = prop_oneof![Just(TryAcquire), Just(Release), Just(Acquire)];
@@ -263,6 +265,7 @@ impl Alphabet for DrainOp {
     }
 }
 
+/// Random shutdown-and-drain programs.
 pub fn drain_programs(sizes: Sizes) -> BoxedStrategy<Program<NoParams, DrainOp>> {
     use DrainOp::*;
     let op = prop_oneof![Just(Enter), Just(Leave), Just(Begin), Just(WaitDrained)];
