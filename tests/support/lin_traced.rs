@@ -156,19 +156,6 @@ impl AtomicU64 for TracedU64 {
     fn fetch_max(&self, v: u64, order: Ordering) -> u64 {
         touch!(true, AtomicU64::fetch_max(&self.0, v, order))
     }
-    fn compare_exchange(
-        &self,
-        current: u64,
-        new: u64,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<u64, u64> {
-        // A failed exchange is a load: count it as one.
-        touch!(
-            false,
-            AtomicU64::compare_exchange(&self.0, current, new, success, failure)
-        )
-    }
 }
 
 pub struct TracedBool(<Loom as Backend>::AtomicBool);
