@@ -85,6 +85,14 @@ pub struct Limit<B: Backend = Std> {
 struct Slots {
     in_use: usize,
     closed: bool,
+    /// Threads blocked in `take`. A notify is a system call even when nobody
+    /// waits (std's condvar does not track waiters), and the server gives a
+    /// slot back once per connection while almost never having a waiter; so
+    /// `give_back` notifies only when this says someone is there. It is
+    /// counted under the same lock as the slots, so a waiter is either
+    /// counted before the slot comes back (and woken) or sees the slot free
+    /// and never waits.
+    waiting: usize,
 }
 
 impl<B: Backend> Limit<B> {
@@ -113,7 +121,9 @@ impl<B: Backend> Limiter for Limit<B> {
         // `while`, not `if`: a wake-up only says "look again" — another
         // thread may have taken the slot first, or it was spurious.
         while !slots.closed && slots.in_use >= self.max {
+            slots.waiting += 1;
             slots = self.freed.wait(slots);
+            slots.waiting -= 1;
         }
         if slots.closed {
             return false;
@@ -126,9 +136,12 @@ impl<B: Backend> Limiter for Limit<B> {
         let mut slots = self.state.lock();
         debug_assert!(slots.in_use > 0, "give_back without take");
         slots.in_use = slots.in_use.saturating_sub(1);
+        let someone_waits = slots.waiting > 0;
         drop(slots);
-        // One slot freed, so one waiter can use it.
-        self.freed.notify_one();
+        if someone_waits {
+            // One slot freed, so one waiter can use it.
+            self.freed.notify_one();
+        }
     }
 
     fn close(&self) {

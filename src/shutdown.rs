@@ -91,6 +91,12 @@ pub struct Shutdown<B: Backend = Std> {
 struct State {
     shutting_down: bool,
     live: usize,
+    /// Threads blocked in `wait_drained` / `wait_drained_for`. Every
+    /// connection leaves once, and a notify is a system call even with no
+    /// waiter, so `leave` notifies only when it brings the count to zero
+    /// *and* someone is waiting for that — counted under this lock, so the
+    /// waiter cannot slip in between the check and the notify.
+    drain_waiters: usize,
 }
 
 impl<B: Backend> Shutdown<B> {
@@ -118,8 +124,11 @@ impl<B: Backend> Drain for Shutdown<B> {
         let mut state = self.state.lock();
         debug_assert!(state.live > 0, "leave without enter");
         state.live = state.live.saturating_sub(1);
+        let wake = state.live == 0 && state.drain_waiters > 0;
         drop(state);
-        self.changed.notify_all();
+        if wake {
+            self.changed.notify_all();
+        }
     }
 
     fn begin(&self) -> usize {
@@ -145,10 +154,11 @@ impl<B: Backend> Drain for Shutdown<B> {
 
     fn wait_drained(&self) {
         let mut state = self.state.lock();
-        // `while`: we are also woken by `begin` and by leaves that do not
-        // bring the count to zero.
+        // `while`: we are also woken by `begin`, and spuriously.
         while state.live > 0 {
+            state.drain_waiters += 1;
             state = self.changed.wait(state);
+            state.drain_waiters -= 1;
         }
     }
 
@@ -156,7 +166,9 @@ impl<B: Backend> Drain for Shutdown<B> {
         let mut state = self.state.lock();
         if state.live > 0 {
             // One bounded wait; the caller loops with its own clock.
+            state.drain_waiters += 1;
             (state, _) = self.changed.wait_timeout(state, timeout);
+            state.drain_waiters -= 1;
         }
         state.live == 0
     }

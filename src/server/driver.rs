@@ -32,10 +32,6 @@ pub struct Context<'a> {
     pub write_timeout: Duration,
     /// Where events go, if anywhere.
     pub observer: Option<&'a dyn Observer>,
-    /// For a connection shutdown cannot wake (no waker could be made, e.g.
-    /// out of file descriptors): the longest a read may block before the
-    /// shutdown flag is polled again. `None` when shutdown wakes it.
-    pub poll_shutdown: Option<Duration>,
 }
 
 /// Runs `conn` over `stream` until the connection closes.
@@ -98,13 +94,12 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                 conn.handle_timeout(now);
                 continue;
             };
-            let wait = cx.poll_shutdown.map_or(left, |poll| left.min(poll));
-            if armed.is_none_or(|a| a > wait) {
-                // A zero timeout is an error for sockets; `wait` is non-zero.
-                if stream.set_read_timeout(Some(wait)).is_err() {
+            if armed.is_none_or(|a| a > left) {
+                // A zero timeout is an error for sockets; `left` is non-zero.
+                if stream.set_read_timeout(Some(left)).is_err() {
                     return Ending::ReadFailed;
                 }
-                armed = Some(wait);
+                armed = Some(left);
             }
         }
         match stream.read(&mut buf) {
@@ -172,6 +167,12 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
     clock: &C,
     armed: &mut Option<Duration>,
 ) -> io::Result<()> {
+    // First without waiting: a reply that fits in the send buffer needs no timeout armed.
+    match stream.write_now(bytes) {
+        Ok(n) => bytes = &bytes[n..],
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+        Err(e) => return Err(e),
+    }
     // `None`: so far away that it cannot be represented, i.e. never.
     let mut deadline = clock.now().instant.checked_add(timeout);
     while !bytes.is_empty() {
@@ -297,8 +298,8 @@ mod tests {
     impl Stream for Stalled {
         type Waker = NoWaker;
 
-        fn waker(&self) -> io::Result<NoWaker> {
-            Ok(NoWaker)
+        fn waker(&self) -> NoWaker {
+            NoWaker
         }
 
         fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
@@ -334,7 +335,6 @@ mod tests {
         let cx = Context {
             shutting_down: &running,
             write_timeout: timeout,
-            poll_shutdown: None,
             observer: None,
         };
         assert_eq!(
@@ -382,8 +382,8 @@ mod tests {
     impl Stream for SlowReader {
         type Waker = NoWaker;
 
-        fn waker(&self) -> io::Result<NoWaker> {
-            Ok(NoWaker)
+        fn waker(&self) -> NoWaker {
+            NoWaker
         }
 
         fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
@@ -419,7 +419,6 @@ mod tests {
         let cx = Context {
             shutting_down: &running,
             write_timeout: config.idle_timeout,
-            poll_shutdown: None,
             observer: None,
         };
         assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);
@@ -451,7 +450,6 @@ mod tests {
         let cx = Context {
             shutting_down: &never,
             write_timeout: Duration::from_secs(10),
-            poll_shutdown: None,
             observer: None,
         };
         assert_eq!(drive(&mut server, &mut conn, &clock, &cx), Ending::Closed);

@@ -266,23 +266,23 @@ where
         _permit: permit,
     } = admitted;
     let id = client.id();
+    if matches!(shared.conn.mode, Mode::Echo) {
+        // Here, not in the accept loop: it is a system call, and the accept
+        // loop is the one thread every connection waits for.
+        if let Err(e) = stream.set_nodelay() {
+            tracing::debug!("client {id}: cannot set TCP_NODELAY: {e}");
+        }
+    }
     // Register a waker so shutdown can reach us in `read`. Refused means
     // shutdown already took the list: we tell ourselves instead.
-    let registration = match stream.waker() {
-        Ok(waker) => match shared.registry.register(id, waker) {
-            Ok(registration) => Some(registration),
-            Err(_) => {
-                conn.handle_shutdown(clock.now());
-                None
-            }
-        },
-        Err(e) => {
-            tracing::warn!("client {id}: cannot watch for shutdown: {e}");
+    let registration = match shared.registry.register(id, stream.waker()) {
+        Ok(registration) => Some(registration),
+        Err(_) => {
+            conn.handle_shutdown(clock.now());
             None
         }
     };
-    let watched = registration.is_some();
-    let ending = run(&mut stream, &mut conn, shared, clock, watched);
+    let ending = run(&mut stream, &mut conn, shared, clock);
     drop(registration);
     match shared.conn.mode {
         Mode::Greet => tracing::info!("Client {id} disconnected."),
@@ -308,18 +308,14 @@ where
     C: Clock + ?Sized,
 {
     // Not registered, but draining ends on its own within `drain_timeout`.
-    run(&mut stream, &mut conn, shared, clock, true);
+    run(&mut stream, &mut conn, shared, clock);
 }
-
-/// How often a connection that shutdown cannot wake polls the flag instead.
-const UNWATCHED_POLL: Duration = Duration::from_millis(200);
 
 fn run<B, S, C>(
     stream: &mut S,
     conn: &mut Conn,
     shared: &Shared<B, S::Waker>,
     clock: &C,
-    watched: bool,
 ) -> Ending
 where
     B: Backend,
@@ -333,7 +329,6 @@ where
         // stopped reading: give up on it (PROTOCOL.md, limits table).
         write_timeout: shared.conn.idle_timeout,
         observer: shared.observer.as_deref(),
-        poll_shutdown: (!watched).then_some(UNWATCHED_POLL),
     };
     driver::drive(stream, conn, clock, &cx)
 }

@@ -113,11 +113,11 @@ impl<B: Backend> Drop for PipeStream<B> {
 impl<B: Backend> Stream for PipeStream<B> {
     type Waker = PipeWaker<B>;
 
-    fn waker(&self) -> io::Result<PipeWaker<B>> {
-        Ok(PipeWaker {
+    fn waker(&self) -> PipeWaker<B> {
+        PipeWaker {
             incoming: self.incoming.clone(),
             outgoing: self.outgoing.clone(),
-        })
+        }
     }
 
     fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {

@@ -20,6 +20,11 @@ pub struct WorkQueue<T: Send, B: Backend> {
 struct Queue<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// Workers blocked in `pop`. Under load every worker is busy and a
+    /// notify would be a system call that wakes nobody, so `push` notifies
+    /// only when a worker is idle (counted under this lock, see
+    /// [`crate::limit::Limit`] for why that cannot lose a wake-up).
+    idle: usize,
 }
 
 impl<T: Send, B: Backend> WorkQueue<T, B> {
@@ -29,6 +34,7 @@ impl<T: Send, B: Backend> WorkQueue<T, B> {
             state: B::Mutex::new(Queue {
                 items: VecDeque::new(),
                 closed: false,
+                idle: 0,
             }),
             ready: B::Condvar::new(),
         })
@@ -41,8 +47,11 @@ impl<T: Send, B: Backend> WorkQueue<T, B> {
             return Err(item);
         }
         queue.items.push_back(item);
+        let someone_idle = queue.idle > 0;
         drop(queue);
-        self.ready.notify_one();
+        if someone_idle {
+            self.ready.notify_one();
+        }
         Ok(())
     }
 
@@ -57,7 +66,9 @@ impl<T: Send, B: Backend> WorkQueue<T, B> {
             if queue.closed {
                 return None;
             }
+            queue.idle += 1;
             queue = self.ready.wait(queue);
+            queue.idle -= 1;
         }
     }
 
