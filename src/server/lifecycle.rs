@@ -311,12 +311,7 @@ where
     run(&mut stream, &mut conn, shared, clock);
 }
 
-fn run<B, S, C>(
-    stream: &mut S,
-    conn: &mut Conn,
-    shared: &Shared<B, S::Waker>,
-    clock: &C,
-) -> Ending
+fn run<B, S, C>(stream: &mut S, conn: &mut Conn, shared: &Shared<B, S::Waker>, clock: &C) -> Ending
 where
     B: Backend,
     S: Stream,

@@ -50,17 +50,18 @@ impl<B: Backend> Drain for UnlockedCheckDrain<B> {
             if live == 0 {
                 return;
             }
-            let state = self.0.state.lock(); // ...and taken again: a leave may have run between.
-            drop(self.0.changed.wait(state));
+            let mut state = self.0.state.lock(); // ...and taken again: a leave may have run between.
+            state.drain_waiters += 1;
+            self.0.changed.wait(state).drain_waiters -= 1;
         }
     }
 }
 // ANCHOR_END: unlocked_check
 
 // ANCHOR: if_not_while
-/// **BUG: `if` instead of `while`.** Any wake-up — shutdown beginning, a
-/// leave that does not empty the server — ends the wait, so it returns while
-/// connections are still live.
+/// **BUG: `if` instead of `while`.** Any wake-up — shutdown beginning, or a
+/// spurious one — ends the wait, so it returns while connections are still
+/// live.
 #[derive(Debug, Default)]
 pub struct IfDrain<B: Backend = Std>(Shutdown<B>);
 
@@ -68,10 +69,11 @@ impl<B: Backend> Drain for IfDrain<B> {
     forward_all_but_wait!();
 
     fn wait_drained(&self) {
-        let state = self.0.state.lock();
+        let mut state = self.0.state.lock();
         if state.live > 0 {
             // BUG: should loop until the condition holds.
-            drop(self.0.changed.wait(state));
+            state.drain_waiters += 1;
+            self.0.changed.wait(state).drain_waiters -= 1;
         }
     }
 }
