@@ -40,6 +40,7 @@ mod book {
         ch06 => "ch06-proving-it-with-loom.md",
         ch07 => "ch07-the-connection-as-a-state-machine.md",
         ch08 => "ch08-random-schedules.md",
+        ch08b => "ch08b-random-programs-every-interleaving.md",
         ch09 => "ch09-limits.md",
         ch10 => "ch10-graceful-shutdown.md",
         ch11 => "ch11-measuring.md",

@@ -318,6 +318,7 @@ fn shutdown_is_linearizable() {
 // ---------------------------------------------------------------------------------------------
 // Every buggy variant is caught, by the generator and budget of its sound sibling
 
+// ANCHOR: racy_caught
 #[test]
 fn racy_counter_lost_update_is_caught() {
     let (program, report) = must_catch::<Counting<RacyCounter<Traced>>>(
@@ -332,6 +333,7 @@ fn racy_counter_lost_update_is_caught() {
         "{report}"
     );
 }
+// ANCHOR_END: racy_caught
 
 /// Why the atomic counter is judged with `Reads::Consistent`: its snapshot is four loads, so
 /// a read overlapping a `connect` can see the new id but not yet the new client.

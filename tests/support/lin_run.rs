@@ -81,6 +81,7 @@ fn run_thread<O: Object>(
 const NOT_LINEARIZABLE: &str = "not linearizable: no order of the operations that respects \
     the timeline gives these results in the sequential model";
 
+// ANCHOR: run_once
 /// One loom execution of `program`; panics (which stops loom) if its history fails.
 fn run_once<O: Object>(
     spec: &O::Spec,
@@ -113,6 +114,7 @@ fn run_once<O: Object>(
     // The leftover guards go only now, after the check: their drops are not in the history.
     drop(held);
 }
+// ANCHOR_END: run_once
 
 /// The history two ways: per thread with results, and in the order loom ran it.
 fn describe<P: Display, O: Display + Clone>(params: &P, h: &History<O>) -> String {

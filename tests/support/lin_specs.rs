@@ -33,6 +33,7 @@ macro_rules! op_names {
 // ---------------------------------------------------------------------------------------------
 // The counter
 
+// ANCHOR: counter_op
 /// Operations on a [`Counter`](many_clients::counter::Counter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CounterOp {
@@ -44,6 +45,7 @@ pub enum CounterOp {
     Stats,
 }
 op_names!(CounterOp { Connect => "connect", Disconnect => "disconnect", Stats => "stats" });
+// ANCHOR_END: counter_op
 
 impl Alphabet for CounterOp {
     fn shape(&self) -> Shape {
@@ -97,6 +99,7 @@ pub enum Reads {
     Consistent,
 }
 
+// ANCHOR: counter_spec
 /// The sequential counter: ids 1, 2, 3, …; counts as in `LockedCounter`.
 #[derive(Clone, Copy, Debug)]
 pub struct CounterSpec {
@@ -151,6 +154,7 @@ impl Spec for CounterSpec {
         }
     }
 }
+// ANCHOR_END: counter_spec
 
 // ---------------------------------------------------------------------------------------------
 // The limit

@@ -61,6 +61,7 @@ impl Display for Ret {
     }
 }
 
+// ANCHOR: spec
 /// A sequential reference model: what the object does when operations come one at a time.
 pub trait Spec: Clone + Send + Sync + 'static {
     /// Fixed at the start of a program (the limit's `max`); printed before the threads.
@@ -82,6 +83,7 @@ pub trait Spec: Clone + Send + Sync + 'static {
         expected == observed
     }
 }
+// ANCHOR_END: spec
 
 /// A concurrent program: parameters and, per thread, the operations it runs in order.
 #[derive(Clone, PartialEq)]
@@ -258,6 +260,7 @@ struct Search<'a, S: Spec> {
     order: Vec<usize>,
 }
 
+// ANCHOR: search
 impl<S: Spec> Search<'_, S> {
     fn dfs(&mut self, placed: u64, state: S::State, all: u64) -> bool {
         if placed == all {
@@ -299,6 +302,7 @@ impl<S: Spec> Search<'_, S> {
         false
     }
 }
+// ANCHOR_END: search
 
 /// The history per thread, in program order, with results:
 /// `T1: connect→1 | T2: connect→1`; a blocked operation shows `→blocked`.
