@@ -123,6 +123,10 @@ impl ConnConfig {
 /// framer copes with lines split across reads); 8 KiB keeps small lines to one read each.
 pub const ECHO_READ_LEN: usize = 8 * 1024;
 
+/// An echo connection's first read buffer: most lines fit (the seeds' are under 40 bytes), and
+/// an idle connection holds only this much (`benches/idle_memory.rs`).
+pub const ECHO_FIRST_READ_LEN: usize = 256;
+
 /// Something the shell must do, in the order [`Conn::poll_action`] returns them.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Action {
@@ -268,6 +272,16 @@ impl Conn {
         match self.config.mode {
             Mode::Greet => greet::MESSAGE_LIMIT,
             Mode::Echo => ECHO_READ_LEN,
+        }
+    }
+
+    /// How big the shell's read buffer should start: greet needs its whole message from one
+    /// read; echo starts at [`ECHO_FIRST_READ_LEN`] and grows to [`Conn::read_buf_len`] once a
+    /// read fills it, so an idle echo connection holds a small buffer, not 8 KiB.
+    pub fn first_read_len(&self) -> usize {
+        match self.config.mode {
+            Mode::Greet => greet::MESSAGE_LIMIT,
+            Mode::Echo => ECHO_FIRST_READ_LEN,
         }
     }
 

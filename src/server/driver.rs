@@ -10,9 +10,6 @@ use crate::conn::{Action, Clock, Conn, Now, Report, printable};
 use std::io::{self, ErrorKind};
 use std::time::Duration;
 
-/// The read buffer a connection starts with: a whole greeting (at most 1024 bytes) fits.
-const FIRST_READ_LEN: usize = 1024;
-
 /// How a connection ended, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -42,9 +39,8 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     cx: &Context<'_>,
 ) -> Ending {
     // Start small and grow to the connection's full read size (8 KiB in echo mode) only once
-    // a read fills the buffer: greetings and most echo lines fit in 1 KiB, and an idle echo
-    // connection then holds 1 KiB instead of 8 (measured by `benches/idle_memory.rs`).
-    let mut buf = vec![0; FIRST_READ_LEN.min(conn.read_buf_len())];
+    // a read fills the buffer (see `Conn::first_read_len`).
+    let mut buf = vec![0; conn.first_read_len()];
     // From here on, the connection's deadlines run on the wait clock (see `WaitClock`).
     let mut clock = WaitClock {
         clock,
@@ -439,7 +435,7 @@ mod tests {
         use std::io::Write;
 
         let (mut client, mut server) = pipe::<Std>();
-        let long = "x".repeat(FIRST_READ_LEN * 5);
+        let long = "x".repeat(crate::conn::ECHO_FIRST_READ_LEN * 5);
         let longer = "y".repeat(20_000);
         let input = format!("{long}\nshort\n{longer}\nlast");
         client.write_all(input.as_bytes()).unwrap();
