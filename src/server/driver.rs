@@ -53,16 +53,18 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     let mut armed: Option<Duration> = None;
     // The same for the write timeout.
     let mut write_armed: Option<Duration> = None;
+    // The time on the wait clock, read when a read or a timeout returns — not again after the
+    // replies are written: writing does not move the wait clock, and a clock reading is two
+    // system-clock calls (monotonic and wall). Per echo message that is one reading, not five.
+    let mut now = clock.now();
     loop {
         while let Some(action) = conn.poll_action() {
             match action {
                 Action::Send(bytes) => {
                     let (timeout, real) = (cx.write_timeout, clock.clock);
-                    let started = real.now().instant;
-                    let written = write_all_within(stream, &bytes, timeout, real, &mut write_armed);
-                    clock.writing += real.now().instant.saturating_duration_since(started);
-                    if written.is_err() {
-                        return Ending::WriteFailed;
+                    match write_all_within(stream, &bytes, timeout, real, &mut write_armed) {
+                        Ok(blocked) => clock.writing += blocked,
+                        Err(_) => return Ending::WriteFailed,
                     }
                     if let Some(o) = cx.observer {
                         let len = bytes.len();
@@ -75,7 +77,6 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                 Action::Report(report) => note(conn, &report, cx),
             }
         }
-        let now = clock.now();
         // ANCHOR: told_shutdown
         if !told_shutdown && (cx.shutting_down)() {
             told_shutdown = true;
@@ -102,21 +103,27 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
             Ok(0) if (cx.shutting_down)() && !told_shutdown => {
                 // Woken by shutdown (the registry shut our read side down).
                 told_shutdown = true;
-                conn.handle_shutdown(clock.now());
+                now = clock.now();
+                conn.handle_shutdown(now);
             }
             // ANCHOR_END: told_shutdown
-            Ok(0) => conn.handle_eof(clock.now()),
+            Ok(0) => {
+                now = clock.now();
+                conn.handle_eof(now);
+            }
             Ok(n) => {
-                conn.handle_data(&buf[..n], clock.now());
+                now = clock.now();
+                conn.handle_data(&buf[..n], now);
                 if n == buf.len() && buf.len() < conn.read_buf_len() {
                     buf.resize(conn.read_buf_len(), 0);
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 armed = None;
-                conn.handle_timeout(clock.now());
+                now = clock.now();
+                conn.handle_timeout(now);
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => now = clock.now(),
             Err(e) => return read_failed(e),
         }
     }
@@ -150,6 +157,8 @@ impl<C: Clock + ?Sized> WaitClock<'_, C> {
 pub const WRITE_SLICE: Duration = Duration::from_millis(250);
 
 /// Writes all of `bytes`; fails with `TimedOut` once none of them has gone out for `timeout`.
+/// Returns how long it waited: zero, without reading the clock, when everything went out at
+/// once.
 ///
 /// Not `write_all` under a socket timeout of `timeout`: a blocking write that gets some bytes
 /// out and then waits out its timeout returns that progress only at the end, and the next write
@@ -162,15 +171,19 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
     timeout: Duration,
     clock: &C,
     armed: &mut Option<Duration>,
-) -> io::Result<()> {
+) -> io::Result<Duration> {
     // First without waiting: a reply that fits in the send buffer needs no timeout armed.
     match stream.write_now(bytes) {
         Ok(n) => bytes = &bytes[n..],
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
         Err(e) => return Err(e),
     }
+    if bytes.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    let started = clock.now().instant;
     // `None`: so far away that it cannot be represented, i.e. never.
-    let mut deadline = clock.now().instant.checked_add(timeout);
+    let mut deadline = started.checked_add(timeout);
     while !bytes.is_empty() {
         let now = clock.now().instant;
         let left = deadline.map_or(WRITE_SLICE, |d| d.saturating_duration_since(now));
@@ -196,7 +209,7 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(clock.now().instant.saturating_duration_since(started))
 }
 
 fn read_failed(e: io::Error) -> Ending {
