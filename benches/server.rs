@@ -37,7 +37,12 @@ mod bare;
 mod tokio_server;
 
 #[cfg(not(loom))]
+#[path = "server/rounds.rs"]
+mod rounds;
+
+#[cfg(not(loom))]
 mod bench {
+    use super::rounds::{paired_ratios, probe};
     use super::{bare, tokio_server};
     use criterion::{BenchmarkId, Criterion, Throughput};
     use many_clients::client::{self, check_echo_reply, parse_greet_id};
@@ -56,11 +61,13 @@ mod bench {
     pub const POOL_WORKERS: usize = 128;
     /// Criterion samples per benchmark (the ratio statistic is the median over them).
     const SAMPLE_SIZE: usize = 20;
+    /// Rounds of the paired measurement that decides the targets (3 with `--quick`).
+    const PAIRED_ROUNDS: usize = 9;
     /// Every client socket gets this read timeout: a server bug fails the bench, it cannot hang it.
     const TIMEOUT: Duration = Duration::from_secs(10);
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-    enum Kind {
+    pub enum Kind {
         Thread,
         Pool,
         Bare,
@@ -68,9 +75,9 @@ mod bench {
     }
 
     impl Kind {
-        const ALL: [Kind; 4] = [Kind::Thread, Kind::Pool, Kind::Bare, Kind::Tokio];
+        pub const ALL: [Kind; 4] = [Kind::Thread, Kind::Pool, Kind::Bare, Kind::Tokio];
 
-        fn name(self) -> &'static str {
+        pub fn name(self) -> &'static str {
             match self {
                 Kind::Thread => "thread",
                 Kind::Pool => "pool",
@@ -81,12 +88,12 @@ mod bench {
     }
 
     /// A server running in this process; `stop` ends it (or lets it be, for `bare`).
-    struct Target {
-        addr: SocketAddr,
-        stop: Box<dyn FnOnce()>,
+    pub struct Target {
+        pub addr: SocketAddr,
+        pub stop: Box<dyn FnOnce()>,
     }
 
-    fn start(kind: Kind, mode: Mode) -> Target {
+    pub fn start(kind: Kind, mode: Mode) -> Target {
         let echo = mode == Mode::Echo;
         match kind {
             Kind::Thread | Kind::Pool => {
@@ -193,7 +200,7 @@ mod bench {
 
     /// `clients` client threads, each doing `iters` exchanges; the wall time from the moment all
     /// are connected (echo) or started (greet) to the moment the last one is done.
-    fn load(addr: SocketAddr, mode: Mode, clients: usize, iters: u64) -> Duration {
+    pub fn load(addr: SocketAddr, mode: Mode, clients: usize, iters: u64) -> Duration {
         let ready = Barrier::new(clients + 1);
         let done = Barrier::new(clients + 1);
         std::thread::scope(|scope| {
@@ -231,11 +238,23 @@ mod bench {
     /// Every timed batch, per benchmark, for the ratio table: `(iterations, wall time)`.
     type Batches = BTreeMap<(&'static str, usize, Kind), Vec<(u64, Duration)>>;
 
-    fn bench_load(c: &mut Criterion, batches: &Mutex<Batches>, mode: Mode, clients: usize) {
-        let mode_name = match mode {
+    /// The four loads: (mode, clients).
+    pub const LOADS: [(Mode, usize); 4] = [
+        (Mode::Greet, 20),
+        (Mode::Greet, 100),
+        (Mode::Echo, 20),
+        (Mode::Echo, 100),
+    ];
+
+    pub fn mode_name(mode: Mode) -> &'static str {
+        match mode {
             Mode::Greet => "greet",
             Mode::Echo => "echo",
-        };
+        }
+    }
+
+    fn bench_load(c: &mut Criterion, batches: &Mutex<Batches>, mode: Mode, clients: usize) {
+        let mode_name = mode_name(mode);
         let mut group = c.benchmark_group(format!("server-{mode_name}-{clients}"));
         group.throughput(Throughput::Elements(clients as u64));
         for kind in Kind::ALL {
@@ -285,9 +304,8 @@ mod bench {
             "| load | thread | pool | bare | tokio | thread/bare | pool/tokio | thread/tokio |"
         );
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-        let loads = [("greet", 20), ("greet", 100), ("echo", 20), ("echo", 100)];
-        let mut verdicts = Vec::new();
-        for (mode, clients) in loads {
+        for (mode, clients) in LOADS {
+            let mode = mode_name(mode);
             let [Some(t), Some(p), Some(b), Some(k)] =
                 Kind::ALL.map(|kind| rate(mode, clients, kind))
             else {
@@ -299,84 +317,6 @@ mod bench {
                 p / k,
                 t / k
             );
-            verdicts.push((format!("thread >= bare, {mode} {clients}"), t / b));
-            if mode == "greet" {
-                verdicts.push((format!("pool >= tokio, {mode} {clients}"), p / k));
-            }
-            if mode == "echo" && clients == 100 {
-                verdicts.push((format!("thread >= tokio, {mode} {clients}"), t / k));
-            }
-        }
-        println!();
-        for (target, ratio) in verdicts {
-            let verdict = if ratio >= 1.0 { "met" } else { "MISSED" };
-            println!("target {target}: {ratio:.2}x {verdict}");
-        }
-    }
-
-    /// This process's CPU time (user + system, all threads, ended ones included) and context
-    /// switches (voluntary + involuntary) so far.
-    fn usage() -> (Duration, u64) {
-        // SAFETY: getrusage only writes the struct we pass; an all-zero rusage is valid.
-        let usage = unsafe {
-            let mut usage = std::mem::zeroed::<libc::rusage>();
-            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-            usage
-        };
-        let time = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        let switches = usage.ru_nvcsw as u64 + usage.ru_nivcsw as u64;
-        (time(usage.ru_utime) + time(usage.ru_stime), switches)
-    }
-
-    /// The probe, for profiling and A/B runs without criterion:
-    /// `SERVER_BENCH_PROBE=KINDS,MODE,CLIENTS,ITERS,ROUNDS cargo bench --bench server`, e.g.
-    /// `thread+bare,greet,100,60,3`. Each round runs the load once against each server and
-    /// prints wall time, CPU time and context switches per exchange. CPU time per exchange
-    /// (server and clients together) hardly depends on what else the machine is doing, which
-    /// makes it the steadier number on a busy box.
-    ///
-    /// `SERVER_BENCH_DRAIN=0` starts `thread` and `pool` with a zero drain timeout: they close
-    /// right after shutting down writing, as the baselines do. That is *not* PROTOCOL.md's
-    /// behaviour; it is there to measure what the drain costs (`thread+bare,greet,20,500,3`
-    /// with and without it).
-    fn probe(spec: &str) {
-        let parts: Vec<&str> = spec.split(',').collect();
-        let number = |i: usize| -> u64 {
-            let part = parts.get(i).copied().unwrap_or("");
-            part.parse().unwrap_or_else(|_| {
-                panic!("SERVER_BENCH_PROBE field {i} ({part:?}) is not a number")
-            })
-        };
-        let mode = if parts.get(1) == Some(&"echo") {
-            Mode::Echo
-        } else {
-            Mode::Greet
-        };
-        let (clients, iters, rounds) = (number(2) as usize, number(3), number(4));
-        let kinds = Kind::ALL
-            .into_iter()
-            .filter(|k| parts[0].contains(k.name()));
-        let targets: Vec<_> = kinds.map(|kind| (kind, start(kind, mode))).collect();
-        let n = (clients as u64 * iters) as f64;
-        for _ in 0..rounds {
-            for (kind, target) in &targets {
-                let (cpu, switches) = usage();
-                let wall = load(target.addr, mode, clients, iters);
-                let (cpu_after, switches_after) = usage();
-                println!(
-                    "{:6} wall {:7.2} us  cpu {:7.2} us  switches {:5.2}  rate {:8.0}/s",
-                    kind.name(),
-                    wall.as_secs_f64() * 1e6 / n,
-                    (cpu_after - cpu).as_secs_f64() * 1e6 / n,
-                    (switches_after - switches) as f64 / n,
-                    n / wall.as_secs_f64()
-                );
-            }
-        }
-        for (_, target) in targets {
-            (target.stop)();
         }
     }
 
@@ -392,16 +332,20 @@ mod bench {
             .configure_from_args();
         let quick = std::env::args().any(|a| a == "--quick");
         let batches = Mutex::new(Batches::new());
-        for mode in [Mode::Greet, Mode::Echo] {
-            for clients in [20, 100] {
-                bench_load(&mut c, &batches, mode, clients);
-            }
+        for (mode, clients) in LOADS {
+            bench_load(&mut c, &batches, mode, clients);
         }
         c.final_summary();
         print_ratios(
             &batches.into_inner().unwrap_or_else(|e| e.into_inner()),
             quick,
         );
+        let verdicts = paired_ratios(if quick { 3 } else { PAIRED_ROUNDS });
+        println!();
+        for (target, ratio) in verdicts {
+            let verdict = if ratio >= 1.0 { "met" } else { "MISSED" };
+            println!("target {target}: {ratio:.2}x {verdict}");
+        }
     }
 }
 

@@ -1,0 +1,167 @@
+//! Interleaved rounds for `benches/server.rs`: the probe (`SERVER_BENCH_PROBE`) and the paired
+//! ratios that decide the targets. Each round runs the same load once against every server in
+//! turn, so a slow stretch of a noisy machine hits every server alike — criterion measures one
+//! server after another, and its ratios move with the machine's mood between them.
+
+use super::bench::{Kind, LOADS, load, mode_name, start};
+use many_clients::conn::Mode;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// This process's CPU time (user + system, all threads, ended ones included) and context
+/// switches (voluntary + involuntary) so far.
+fn usage() -> (Duration, u64) {
+    // SAFETY: getrusage only writes the struct we pass; an all-zero rusage is valid.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    let switches = usage.ru_nvcsw as u64 + usage.ru_nivcsw as u64;
+    (time(usage.ru_utime) + time(usage.ru_stime), switches)
+}
+
+/// The probe, for profiling and A/B runs without criterion:
+/// `SERVER_BENCH_PROBE=KINDS,MODE,CLIENTS,ITERS,ROUNDS cargo bench --bench server`, e.g.
+/// `thread+bare,greet,100,60,3`. Each round runs the load once against each server and
+/// prints wall time, CPU time and context switches per exchange. CPU time per exchange
+/// (server and clients together) hardly depends on what else the machine is doing, which
+/// makes it the steadier number on a busy box.
+///
+/// `SERVER_BENCH_DRAIN=0` starts `thread` and `pool` with a zero drain timeout: they close
+/// right after shutting down writing, as the baselines do. That is *not* PROTOCOL.md's
+/// behaviour; it is there to measure what the drain costs (`thread+bare,greet,20,500,3`
+/// with and without it).
+pub fn probe(spec: &str) {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let number = |i: usize| -> u64 {
+        let part = parts.get(i).copied().unwrap_or("");
+        part.parse()
+            .unwrap_or_else(|_| panic!("SERVER_BENCH_PROBE field {i} ({part:?}) is not a number"))
+    };
+    let mode = if parts.get(1) == Some(&"echo") {
+        Mode::Echo
+    } else {
+        Mode::Greet
+    };
+    let (clients, iters, rounds) = (number(2) as usize, number(3), number(4));
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| parts[0].contains(k.name()))
+        .collect();
+    let n = (clients as u64 * iters) as f64;
+    interleaved(
+        &kinds,
+        mode,
+        clients,
+        iters,
+        rounds as usize,
+        |kind, batch| {
+            println!(
+                "{:6} wall {:7.2} us  cpu {:7.2} us  switches {:5.2}  rate {:8.0}/s",
+                kind.name(),
+                batch.wall.as_secs_f64() * 1e6 / n,
+                batch.cpu.as_secs_f64() * 1e6 / n,
+                batch.switches as f64 / n,
+                n / batch.wall.as_secs_f64()
+            );
+        },
+    );
+}
+
+/// One batch of an interleaved run: its wall time, and the process's CPU time and context
+/// switches during it.
+struct Batch {
+    wall: Duration,
+    cpu: Duration,
+    switches: u64,
+}
+
+/// Starts `kinds`, then runs `rounds` rounds; each round runs the load once against every
+/// server in turn. A slow stretch of a noisy machine then hits every server alike, which
+/// criterion's one-server-after-another order cannot promise.
+fn interleaved(
+    kinds: &[Kind],
+    mode: Mode,
+    clients: usize,
+    iters: u64,
+    rounds: usize,
+    mut each: impl FnMut(Kind, Batch),
+) {
+    let targets: Vec<_> = kinds
+        .iter()
+        .map(|&kind| (kind, start(kind, mode)))
+        .collect();
+    for _ in 0..rounds {
+        for (kind, target) in &targets {
+            let (cpu, switches) = usage();
+            let wall = load(target.addr, mode, clients, iters);
+            let (cpu_after, switches_after) = usage();
+            let (cpu, switches) = (cpu_after - cpu, switches_after - switches);
+            each(
+                *kind,
+                Batch {
+                    wall,
+                    cpu,
+                    switches,
+                },
+            );
+        }
+    }
+    for (_, target) in targets {
+        (target.stop)();
+    }
+}
+
+/// The ratios again, from interleaved rounds: per round, each ratio of two servers' wall
+/// times; then the median over the rounds. These decide the targets.
+pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
+    println!();
+    println!(
+        "Paired: {rounds} rounds, every server in turn in each; median of the per-round ratios:"
+    );
+    println!();
+    println!("| load | thread/bare | pool/tokio | thread/tokio |");
+    println!("|---|---:|---:|---:|");
+    let mut verdicts = Vec::new();
+    for (mode, clients) in LOADS {
+        // About 4,000 greet connections or 40,000 echo messages per batch.
+        let exchanges = if mode == Mode::Greet { 4_000 } else { 40_000 };
+        let iters = (exchanges / clients) as u64;
+        let mut walls: BTreeMap<Kind, Vec<f64>> = BTreeMap::new();
+        interleaved(&Kind::ALL, mode, clients, iters, rounds, |kind, batch| {
+            walls
+                .entry(kind)
+                .or_default()
+                .push(batch.wall.as_secs_f64());
+        });
+        // A rate ratio is the inverse ratio of wall times for the same work.
+        let ratio = |a: Kind, b: Kind| {
+            let mut per_round: Vec<f64> = walls[&b]
+                .iter()
+                .zip(&walls[&a])
+                .map(|(b, a)| b / a)
+                .collect();
+            per_round.sort_by(f64::total_cmp);
+            per_round[per_round.len() / 2]
+        };
+        let (tb, pk, tk) = (
+            ratio(Kind::Thread, Kind::Bare),
+            ratio(Kind::Pool, Kind::Tokio),
+            ratio(Kind::Thread, Kind::Tokio),
+        );
+        let name = mode_name(mode);
+        println!("| {name} {clients} | {tb:.2} | {pk:.2} | {tk:.2} |");
+        verdicts.push((format!("thread >= bare, {name} {clients}"), tb));
+        if mode == Mode::Greet {
+            verdicts.push((format!("pool >= tokio, {name} {clients}"), pk));
+        }
+        if mode == Mode::Echo && clients == 100 {
+            verdicts.push((format!("thread >= tokio, {name} {clients}"), tk));
+        }
+    }
+    verdicts
+}
