@@ -358,3 +358,55 @@ fn a_panicking_handler_is_contained() {
         assert_no_server_threads();
     }
 }
+
+/// An observer that panics on every event the accept loop and shutdown send it.
+struct PanicOnAcceptEvents;
+
+impl Observer for PanicOnAcceptEvents {
+    fn event(&self, event: &Event) {
+        if matches!(
+            event,
+            Event::Connected { .. }
+                | Event::Refused { .. }
+                | Event::ShutdownBegan { .. }
+                | Event::Drained
+        ) {
+            panic!("injected panic in the observer on {event:?}");
+        }
+    }
+}
+
+#[test]
+fn a_panicking_observer_does_not_stop_the_accept_loop() {
+    // The accept loop runs the observer for `Connected` and `Refused`; an earlier version let
+    // the panic end the loop, and with it the server.
+    let _serial = serial();
+    let server = start(Mode::Echo, |c| {
+        c.max_connections = 1;
+        c.observer = Some(Arc::new(PanicOnAcceptEvents));
+    });
+    let mut first = Lines::connect(server.addr);
+    first.exchange("first");
+    // At the limit: refused (a `Refused` event, another panic), answered busy all the same.
+    let mut refused = Lines::connect(server.addr);
+    assert_eq!(refused.line(), "error: server busy, try again later\n");
+    first.finish();
+    first.expect_then_eof(b"");
+    // Still accepting, one after another.
+    for i in 0..3 {
+        poll_until("the slot free again", || {
+            (server.stats().live == 0).then_some(())
+        });
+        let mut next = Lines::connect(server.addr);
+        next.exchange(&format!("next {i}"));
+        next.finish();
+        next.expect_then_eof(b"");
+    }
+    let summary = server.stop();
+    assert_eq!(
+        (summary.served, summary.refused, summary.panicked),
+        (4, 1, 0),
+        "observer panics are not handler panics, and nothing else was lost"
+    );
+    assert_no_server_threads();
+}

@@ -31,6 +31,7 @@ use crate::shutdown::{Drain, Live, Shutdown};
 use crate::sync::{Arc, AtomicU64, Backend, JoinHandle, Ordering};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 /// Everything the threads of one server share. Each field is an `Arc` (or
@@ -87,9 +88,17 @@ impl<B: Backend, W: Wake> Shared<B, W> {
         self.shutdown.is_shutting_down()
     }
 
-    fn observe(&self, event: Event) {
+    /// Tells the observer, if any. A panicking observer is caught here: on
+    /// the accept thread it would otherwise end the accept loop, and with it
+    /// the server. (The driver's own events, on a connection's thread, are
+    /// not wrapped: a panic there is a handler panic, contained and counted
+    /// like any other.)
+    pub(super) fn observe(&self, event: Event) {
         if let Some(o) = &self.observer {
-            o.event(&event);
+            let told = std::panic::catch_unwind(AssertUnwindSafe(|| o.event(&event)));
+            if told.is_err() {
+                tracing::error!("the observer panicked on {event:?}; going on without it");
+            }
         }
     }
 }

@@ -120,9 +120,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// again is harmless.
     pub fn shutdown(&self) -> usize {
         let live = self.shared.shutdown.begin();
-        if let Some(o) = &self.shared.observer {
-            o.event(&Event::ShutdownBegan { live });
-        }
+        self.shared.observe(Event::ShutdownBegan { live });
         self.shared.limit.close();
         (self.unblock_accept)();
         let woken = lifecycle::wake_all(&self.shared);
@@ -157,9 +155,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
                 .map(|t| t.join())
                 .filter(Result::is_err)
                 .count();
-        if let Some(o) = &self.shared.observer {
-            o.event(&Event::Drained);
-        }
+        self.shared.observe(Event::Drained);
         let clients = self.shared.counter.stats();
         Summary {
             served: clients.served,
