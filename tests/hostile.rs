@@ -17,7 +17,7 @@
 mod support;
 
 use many_clients::conn::Mode;
-use many_clients::server::Event;
+use many_clients::server::{Event, ServerConfig};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -689,6 +689,21 @@ fn a_flood_of_2000_connects_gets_service_or_busy_and_the_server_recovers() {
     // own: some of every batch must be answered busy.
     let (threads, batches, batch) = (8, 2, 125);
     let total = (threads * batches * batch) as u64;
+    // Watch the threads answering busy: an earlier version started one per refused connection
+    // (hundreds here); now at most `busy_responders` at once, the rest answered at once.
+    let flooding = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let flooding = flooding.clone();
+        thread::spawn(move || {
+            let mut most = 0;
+            while flooding.load(Ordering::SeqCst) {
+                let busy = server_threads().iter().filter(|n| *n == "busy").count();
+                most = most.max(busy);
+                thread::sleep(Duration::from_millis(2)); // a sampling pause, not a sync
+            }
+            most
+        })
+    };
     let f = flood(
         h.addr,
         threads,
@@ -697,6 +712,12 @@ fn a_flood_of_2000_connects_gets_service_or_busy_and_the_server_recovers() {
         Arc::new(AtomicBool::new(false)),
     );
     let took = began.elapsed();
+    flooding.store(false, Ordering::SeqCst);
+    let most_busy_threads = watcher.join().expect("the thread watcher");
+    assert!(
+        most_busy_threads <= ServerConfig::DEFAULT_BUSY_RESPONDERS,
+        "{most_busy_threads} busy threads at once, more than the cap"
+    );
     assert!(
         f.wrong.is_empty(),
         "{} of {total} connections went wrong: {:#?}",
@@ -771,8 +792,8 @@ fn a_flood_of_2000_connects_gets_service_or_busy_and_the_server_recovers() {
         2 * total,
         &all,
         &format!(
-            ", flood 1: {} served + {} busy in {took:?} (slowest {:?}); flood 2: {} served, {} busy, \
-             {} unserved at shutdown; join took {:?}",
+            ", flood 1: {} served + {} busy in {took:?} (slowest {:?}, at most {most_busy_threads} busy \
+             threads at once); flood 2: {} served, {} busy, {} unserved at shutdown; join took {:?}",
             f.served, f.busy, f.slowest, f2.served, f2.busy, f2.unserved_at_shutdown, stopped.took
         ),
     );

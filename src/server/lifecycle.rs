@@ -23,7 +23,7 @@ use super::driver::{self, Context, Ending};
 use super::observe::{Event, Observer};
 use super::pool::WorkQueue;
 use super::transport::{Listener, Stream, Wake};
-use crate::conn::{Clock, Conn, ConnConfig, Mode};
+use crate::conn::{Action, Clock, Conn, ConnConfig, Mode};
 use crate::counter::{ClientGuard, Counter};
 use crate::limit::{Limit, Limiter, Permit};
 use crate::registry::{self, Registry};
@@ -47,6 +47,10 @@ pub struct Shared<B: Backend, W: Wake> {
     /// `--max-connections`: each accepted connection holds a permit until
     /// its thread ends; at the limit the accept loop answers busy.
     pub limit: Arc<Limit<B>>,
+    /// Threads answering refused connections right now; each holds a permit
+    /// until it has drained and closed. Past the cap the accept loop answers
+    /// without a thread ([`answer_busy_at_once`]).
+    pub busy: Arc<Limit<B>>,
     /// The shutdown flag and the drain; each accepted connection holds a
     /// [`Live`] guard until its thread ends.
     pub shutdown: Arc<Shutdown<B>>,
@@ -195,8 +199,13 @@ where
         tracing::warn!("connection limit reached: refusing {peer}");
         shared.observe(Event::Refused { peer });
         let conn = Conn::busy(&shared.conn, now.instant);
+        let Some(responder) = shared.busy.try_acquire() else {
+            answer_busy_at_once(stream, conn);
+            return None;
+        };
         return spawn(shared, clock, "busy".to_string(), move |shared, clock| {
             finish(stream, conn, &shared, &*clock);
+            drop(responder);
         });
     };
     let live = shared.shutdown.try_enter()?; // shutdown began since accept
@@ -307,6 +316,26 @@ where
     drop(client);
     drop(live);
     drop(permit);
+}
+
+/// Answers a refused connection on the accept thread when too many busy
+/// threads are running already: the busy line if it fits in the socket's
+/// buffer now (it does, on a fresh socket), shut down writing, close — no
+/// drain. A client whose bytes are still unread when we close may get a
+/// reset instead of the line; that is the price of not starting a thread per
+/// refused connection in a flood. ([`Stream::write_now`]'s default never
+/// writes, so on a stream without it the client just sees the close.)
+fn answer_busy_at_once<S: Stream>(mut stream: S, mut conn: Conn) {
+    while let Some(action) = conn.poll_action() {
+        match action {
+            Action::Send(bytes) => drop(stream.write_now(&bytes)),
+            Action::ShutdownWrite => {
+                drop(stream.shutdown_write());
+                return;
+            }
+            Action::Close | Action::Report(_) => {}
+        }
+    }
 }
 
 /// Answers a refused connection (busy line, drain, close).

@@ -71,6 +71,11 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// `--workers N`: serve from a pool of N threads instead of a thread per connection.
     pub workers: Option<usize>,
+    /// Refused connections answered on threads of their own at once (each sends the busy line
+    /// and drains like any other close). Past this many, the busy line is sent without
+    /// waiting and the socket closed at once, so a flood at the limit cannot make the server
+    /// start a thread per refused connection.
+    pub busy_responders: usize,
     /// Stack size of connection threads: address space reserved, not memory
     /// used. Only the pages a thread touches are resident (two, 8 KiB, for an
     /// idle connection, whatever this size), so it is not a memory knob; see
@@ -90,6 +95,8 @@ impl ServerConfig {
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
     /// Default `--grace`.
     pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+    /// Default [`ServerConfig::busy_responders`].
+    pub const DEFAULT_BUSY_RESPONDERS: usize = 64;
     /// Default connection-thread stack size, 1 MiB. It used to be 128 KiB, to
     /// save memory, but it saved none (resident memory is the touched pages
     /// only, `benches/idle_memory.rs`) and cost speed: with stacks that small,
@@ -115,6 +122,7 @@ impl ServerConfig {
             grace: Self::DEFAULT_GRACE,
             drain_timeout: conn.drain_timeout,
             workers: None,
+            busy_responders: Self::DEFAULT_BUSY_RESPONDERS,
             stack_size: Self::DEFAULT_STACK_SIZE,
             counter: CounterKind::default(),
             backlog: 1024,
@@ -138,6 +146,7 @@ impl ServerConfig {
             conn: self.conn_config(),
             counter: self.counter.build::<B>(),
             limit: Arc::new(Limit::new(self.max_connections)),
+            busy: Arc::new(Limit::new(self.busy_responders)),
             shutdown: Arc::new(Shutdown::new()),
             registry: Arc::new(registry::Live::new()),
             refused: <B::AtomicU64 as AtomicU64>::new(0),
@@ -157,6 +166,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_line", &self.max_line)
             .field("grace", &self.grace)
             .field("workers", &self.workers)
+            .field("busy_responders", &self.busy_responders)
             .field("counter", &self.counter)
             .finish_non_exhaustive()
     }
