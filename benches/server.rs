@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench --bench server                  # about two minutes
 //! cargo bench --bench server -- --quick       # about half a minute
+//! SERVER_BENCH_PAIRED=9 cargo bench --bench server   # only the paired rounds, under a minute
 //! ```
 //!
 //! Four servers, each started in this process on `127.0.0.1:0` with logging off (no tracing
@@ -325,6 +326,14 @@ mod bench {
             probe(&spec);
             return;
         }
+        if let Ok(rounds) = std::env::var("SERVER_BENCH_PAIRED") {
+            // Only the paired rounds (and the targets), without criterion: quicker, for A/B runs.
+            let rounds = rounds
+                .parse()
+                .expect("SERVER_BENCH_PAIRED=ROUNDS, a number");
+            print_verdicts(paired_ratios(rounds));
+            return;
+        }
         let mut c = Criterion::default()
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(3))
@@ -340,7 +349,10 @@ mod bench {
             &batches.into_inner().unwrap_or_else(|e| e.into_inner()),
             quick,
         );
-        let verdicts = paired_ratios(if quick { 3 } else { PAIRED_ROUNDS });
+        print_verdicts(paired_ratios(if quick { 3 } else { PAIRED_ROUNDS }));
+    }
+
+    fn print_verdicts(verdicts: Vec<(String, f64)>) {
         println!();
         for (target, ratio) in verdicts {
             let verdict = if ratio >= 1.0 { "met" } else { "MISSED" };

@@ -95,8 +95,11 @@ fn interleaved(
         .iter()
         .map(|&kind| (kind, start(kind, mode)))
         .collect();
-    for _ in 0..rounds {
-        for (kind, target) in &targets {
+    for round in 0..rounds {
+        // Each round starts with the next server, so none is always first (or always right
+        // after the same neighbour, whose ending connections still cost CPU).
+        let order = (0..targets.len()).map(|i| &targets[(i + round) % targets.len()]);
+        for (kind, target) in order {
             let (cpu, switches) = usage();
             let wall = load(target.addr, mode, clients, iters);
             let (cpu_after, switches_after) = usage();
