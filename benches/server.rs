@@ -1,8 +1,8 @@
 //! The server under load, against two baselines measured in the same run with the same load.
 //!
 //! ```text
-//! cargo bench --bench server                  # about two minutes
-//! cargo bench --bench server -- --quick       # about half a minute
+//! cargo bench --bench server                  # about three minutes
+//! cargo bench --bench server -- --quick       # about a minute
 //! SERVER_BENCH_PAIRED=9 cargo bench --bench server   # only the paired rounds, under a minute
 //! ```
 //!
@@ -26,7 +26,8 @@
 //! reply and every greet id checked.
 //!
 //! At the end the bench prints the ratio table (median time per iteration, the same statistic as
-//! `median` in criterion's `estimates.json`) and the targets. `benches/plot.py` draws the plots and
+//! `median` in criterion's `estimates.json`), then measures the ratios again in paired rounds
+//! (`server/rounds.rs`), which decide the targets. `benches/plot.py` draws the plots and
 //! the same table from criterion's JSON output.
 #![cfg_attr(loom, allow(unused))]
 
