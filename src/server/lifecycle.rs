@@ -92,11 +92,11 @@ impl<B: Backend, W: Wake> Shared<B, W> {
         self.shutdown.is_shutting_down()
     }
 
-    /// Tells the observer, if any. A panicking observer is caught here: on
-    /// the accept thread it would otherwise end the accept loop, and with it
-    /// the server. (The driver's own events, on a connection's thread, are
-    /// not wrapped: a panic there is a handler panic, contained and counted
-    /// like any other.)
+    /// Tells the observer, if any, from the accept thread or the shutdown
+    /// path. A panicking observer is caught here: on the accept thread it
+    /// would otherwise end the accept loop, and with it the server. (Events
+    /// on a connection's thread do not come through here: a panic there is a
+    /// handler panic, contained and counted like any other.)
     pub(super) fn observe(&self, event: Event) {
         if let Some(o) = &self.observer {
             let told = std::panic::catch_unwind(AssertUnwindSafe(|| o.event(&event)));
@@ -309,7 +309,11 @@ where
     if ending != Ending::Closed {
         tracing::debug!("client {id}: {ending:?}");
     }
-    shared.observe(Event::Closed { id });
+    if let Some(o) = &shared.observer {
+        // Not `Shared::observe`: on a connection's thread an observer's panic is a handler
+        // panic like any other, contained by the thread (or pool worker) and counted.
+        o.event(&Event::Closed { id });
+    }
     drop(stream);
     // Counted served before the drain sees us go, so the summary printed
     // after the drain is exact; the slot is freed last.
