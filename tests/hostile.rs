@@ -714,8 +714,13 @@ fn a_flood_of_2000_connects_gets_service_or_busy_and_the_server_recovers() {
     let took = began.elapsed();
     flooding.store(false, Ordering::SeqCst);
     let most_busy_threads = watcher.join().expect("the thread watcher");
+    // The cap counts permits. A busy thread gives its permit back as the last act of its
+    // closure and then still exists for the moment std and glibc need to end it, so the accept
+    // loop may start the next one before the last is gone: a few more than the cap can be
+    // seen (65 was, once). Hundreds, as before the cap, cannot.
+    const ON_THEIR_WAY_OUT: usize = 8;
     assert!(
-        most_busy_threads <= ServerConfig::DEFAULT_BUSY_RESPONDERS,
+        most_busy_threads <= ServerConfig::DEFAULT_BUSY_RESPONDERS + ON_THEIR_WAY_OUT,
         "{most_busy_threads} busy threads at once, more than the cap"
     );
     assert!(
