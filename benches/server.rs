@@ -20,7 +20,7 @@
 //! client is a thread of this process running a lean blocking loop (below), so the load costs the
 //! same CPU whichever server answers. One criterion *iteration* is one exchange per client — a
 //! whole greet connection (connect, send, read the reply to EOF, close) or one echo line and its
-//! reply on a connection opened before the clock starts — so the throughput is in connections/s
+//! reply on a connection opened, and answered once, before the clock starts — so the throughput is in connections/s
 //! (greet) or messages/s (echo). Every reply is checked; a wrong one aborts the bench. Before the
 //! timed runs each server also passes the library's own load tool, `stress::run`, with every
 //! reply and every greet id checked.
@@ -221,6 +221,10 @@ mod bench {
                         }
                         Mode::Echo => {
                             let mut client = Echo::connect(addr, index);
+                            // One exchange before the clock starts: `connect` returns when the
+                            // kernel has the connection, before the server has accepted it and
+                            // started serving it, and that start-up is not what echo measures.
+                            client.exchange();
                             ready.wait();
                             for _ in 0..iters {
                                 client.exchange();
