@@ -53,7 +53,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
     let mut armed: Option<Duration> = None;
     // The same for the write timeout.
     let mut write_armed: Option<Duration> = None;
-    // The time on the wait clock, read when a read or a timeout returns — not again after the
+    // The time on the wait clock, read once each time `read` returns — not again after the
     // replies are written: writing does not move the wait clock, and a clock reading is two
     // system-clock calls (monotonic and wall). Per echo message that is one reading, not five.
     let mut now = clock.now();
@@ -99,20 +99,17 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                 armed = Some(left);
             }
         }
-        match stream.read(&mut buf) {
+        let read = stream.read(&mut buf);
+        now = clock.now();
+        match read {
             Ok(0) if (cx.shutting_down)() && !told_shutdown => {
                 // Woken by shutdown (the registry shut our read side down).
                 told_shutdown = true;
-                now = clock.now();
                 conn.handle_shutdown(now);
             }
             // ANCHOR_END: told_shutdown
-            Ok(0) => {
-                now = clock.now();
-                conn.handle_eof(now);
-            }
+            Ok(0) => conn.handle_eof(now),
             Ok(n) => {
-                now = clock.now();
                 conn.handle_data(&buf[..n], now);
                 if n == buf.len() && buf.len() < conn.read_buf_len() {
                     buf.resize(conn.read_buf_len(), 0);
@@ -120,10 +117,9 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 armed = None;
-                now = clock.now();
                 conn.handle_timeout(now);
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => now = clock.now(),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return read_failed(e),
         }
     }
