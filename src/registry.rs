@@ -60,7 +60,7 @@ pub struct Registration<T: Send, R: Registry<T> + ?Sized = Live<T>> {
 
 impl<T: Send, R: Registry<T> + ?Sized> Drop for Registration<T, R> {
     fn drop(&mut self) {
-        // Dropped outside the lock: the entry (a socket clone) closes here.
+        // Dropped outside the lock: whatever the entry owns is released here, not under it.
         drop(self.registry.remove(self.id));
     }
 }

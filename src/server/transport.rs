@@ -114,7 +114,7 @@ pub struct TcpConn(Arc<TcpStream>);
 pub struct TcpWaker(Weak<TcpStream>);
 
 impl TcpWaker {
-    fn with(&self, how: Shutdown) {
+    fn shutdown(&self, how: Shutdown) {
         if let Some(stream) = self.0.upgrade() {
             // Errors mean the peer already went away; the handler will notice.
             let _ = stream.shutdown(how);
@@ -173,10 +173,10 @@ impl Stream for TcpConn {
 
 impl Wake for TcpWaker {
     fn wake(&self) {
-        self.with(Shutdown::Read);
+        self.shutdown(Shutdown::Read);
     }
 
     fn cut(&self) {
-        self.with(Shutdown::Both);
+        self.shutdown(Shutdown::Both);
     }
 }
