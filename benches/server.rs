@@ -49,7 +49,7 @@ mod bench {
     use criterion::{BenchmarkId, Criterion, Throughput};
     use many_clients::client::{self, check_echo_reply, parse_greet_id};
     use many_clients::conn::Mode;
-    use many_clients::server::{Server, ServerConfig};
+    use many_clients::server::{Engine, Server, ServerConfig};
     use many_clients::stress::{self, StressConfig};
     use std::collections::BTreeMap;
     use std::io::{BufRead, BufReader, Read, Write};
@@ -101,7 +101,12 @@ mod bench {
             Kind::Thread | Kind::Pool => {
                 let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-                config.workers = (kind == Kind::Pool).then_some(POOL_WORKERS);
+                config.engine = match kind {
+                    Kind::Pool => Engine::Pool {
+                        workers: POOL_WORKERS,
+                    },
+                    _ => Engine::Thread,
+                };
                 if std::env::var("SERVER_BENCH_DRAIN").is_ok_and(|v| v == "0") {
                     config.drain_timeout = Duration::ZERO;
                 }

@@ -13,7 +13,7 @@ mod console;
 use clap::{Parser, ValueEnum};
 use many_clients::conn::Mode;
 use many_clients::counter::CounterKind;
-use many_clients::server::{Server, ServerConfig};
+use many_clients::server::{Engine, Server, ServerConfig};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(about = "A thread-per-connection TCP server for many clients (PROTOCOL.md)")]
+#[command(about = "A TCP server for many clients at once (PROTOCOL.md)")]
 struct Args {
     /// Which seed's protocol to speak.
     #[arg(long, value_enum, default_value_t = ModeArg::Greet)]
@@ -41,9 +41,12 @@ struct Args {
     /// Seconds shutdown waits for busy connections before cutting them.
     #[arg(long, default_value = "5", value_parser = seconds)]
     grace: Duration,
-    /// Serve from a pool of N threads instead of a thread per connection.
-    #[arg(long)]
-    workers: Option<usize>,
+    /// How connections are served: a thread each, or a pool of worker threads.
+    #[arg(long, value_enum)]
+    engine: Option<EngineArg>,
+    /// The pool's size. Given without --engine it means --engine pool.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    workers: Option<u64>,
     /// Which client counter to use.
     #[arg(long, value_enum, default_value_t = CounterArg::Mutex)]
     counter: CounterArg,
@@ -61,11 +64,32 @@ enum ModeArg {
     Echo,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    Thread,
+    Pool,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum CounterArg {
     Mutex,
     ParkingLot,
     Atomic,
+}
+
+/// PROTOCOL.md: `--workers N` is the pool's size; given alone it means the pool.
+fn engine(engine: Option<EngineArg>, workers: Option<u64>) -> Result<Engine, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = workers.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    match (engine, workers) {
+        (None | Some(EngineArg::Thread), None) => Ok(Engine::Thread),
+        (Some(EngineArg::Thread), Some(_)) => {
+            Err("--workers does not apply to --engine thread (a thread per connection)".into())
+        }
+        (None | Some(EngineArg::Pool), workers) => Ok(Engine::Pool {
+            workers: workers.unwrap_or(cores),
+        }),
+    }
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
@@ -90,7 +114,10 @@ fn main() -> ExitCode {
     config.idle_timeout = args.idle_timeout;
     config.max_line = args.max_line;
     config.grace = args.grace;
-    config.workers = args.workers;
+    config.engine = match engine(args.engine, args.workers) {
+        Ok(engine) => engine,
+        Err(e) => return fail(e),
+    };
     config.stack_size = args.stack_kib * 1024;
     config.counter = match args.counter {
         CounterArg::Mutex => CounterKind::Mutex,

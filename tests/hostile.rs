@@ -17,7 +17,7 @@
 mod support;
 
 use many_clients::conn::Mode;
-use many_clients::server::{Event, ServerConfig};
+use many_clients::server::{Engine, Event, ServerConfig};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -872,7 +872,7 @@ fn a_panicking_handler_releases_its_client_and_the_server_goes_on() {
 
     // A pool of three workers, one of them busy with a well-behaved client for the whole test:
     // more panics than workers, and every later client is still served.
-    let h = start(Mode::Echo, |c| c.workers = Some(3));
+    let h = start(Mode::Echo, |c| c.engine = Engine::Pool { workers: 3 });
     h.spy.panic_when(panics_on_line);
     let good = Good::start(&h, GoodPlan::persistent(1));
     for _ in 0..4 {

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use many_clients::client::{self, EchoClient, check_echo_reply, parse_greet_id};
 use many_clients::conn::Mode;
-use many_clients::server::{Event, LiveStats, Server, ServerConfig, ServerHandle, Summary};
+use many_clients::server::{Engine, Event, LiveStats, Server, ServerConfig, ServerHandle, Summary};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -220,7 +220,9 @@ fn start(schedule: &Schedule, recorder: Arc<Recorder>) -> Result<ServerHandle, S
         config.max_connections = limit;
     }
     if settings.pool {
-        config.workers = Some(settings.limit.unwrap_or(schedule::MAX_CLIENTS + 1));
+        config.engine = Engine::Pool {
+            workers: settings.limit.unwrap_or(schedule::MAX_CLIENTS + 1),
+        };
     }
     config.observer = Some(recorder);
     let server = Server::bind(config).map_err(|e| format!("bind: {e}"))?;

@@ -17,6 +17,7 @@ use many_clients::client::{self, parse_greet_id};
 use many_clients::conn::Mode;
 use many_clients::counter::CounterKind;
 use many_clients::server::{Event, Observer};
+use support::engine;
 use support::{
     Lines, Recorder, assert_no_server_threads, observed, poll_until, reset_on_close, serial, start,
 };
@@ -62,7 +63,7 @@ fn wait_for_log_line(line: &str) {
 /// `CLIENTS` greet clients on real threads, released together.
 fn fifty_greets(workers: Option<usize>, counter: CounterKind) {
     let server = start(Mode::Greet, |c| {
-        c.workers = workers;
+        c.engine = engine(workers);
         c.counter = counter;
     });
     let addr = server.addr;
@@ -133,7 +134,7 @@ fn a_client_that_resets_mid_conversation_disturbs_nothing() {
     for workers in [None, Some(2)] {
         let recorder = Recorder::new();
         let server = start(Mode::Echo, |c| {
-            c.workers = workers;
+            c.engine = engine(workers);
             c.observer = observed(&recorder);
         });
         let mut steady = Lines::connect(server.addr);
@@ -314,7 +315,7 @@ fn a_panicking_handler_is_contained() {
     for workers in [None, Some(2)] {
         let what = format!("workers {workers:?}");
         let server = start(Mode::Echo, |c| {
-            c.workers = workers;
+            c.engine = engine(workers);
             c.observer = Some(Arc::new(PanicOnMessage { victim: 2 }));
         });
         let mut one = Lines::connect(server.addr);

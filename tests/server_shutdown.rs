@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use many_clients::conn::Mode;
 use many_clients::server::Event;
+use support::engine;
 use support::{
     Lines, Recorder, SHUTTING_DOWN, assert_no_server_threads, observed, poll_until, serial, start,
 };
@@ -26,7 +27,7 @@ fn shutdown_mid_conversation(workers: Option<usize>) {
     let grace = Duration::from_secs(5);
     let recorder = Recorder::new();
     let server = start(Mode::Echo, |c| {
-        c.workers = workers;
+        c.engine = engine(workers);
         c.grace = grace;
         c.observer = observed(&recorder);
     });
@@ -101,7 +102,7 @@ fn shutdown_with_a_pool_reaches_queued_connections_too() {
 fn shutdown_with_no_clients_stops_at_once() {
     let _serial = serial();
     for workers in [None, Some(3)] {
-        let server = start(Mode::Greet, |c| c.workers = workers);
+        let server = start(Mode::Greet, |c| c.engine = engine(workers));
         let began = Instant::now();
         assert_eq!(server.shutdown(), 0);
         assert_eq!(server.shutdown(), 0, "a second shutdown is harmless");
@@ -120,7 +121,7 @@ fn shutdown_cuts_a_client_that_never_reads_after_the_grace_period() {
         let grace = Duration::from_millis(500);
         let recorder = Recorder::new();
         let server = start(Mode::Echo, |c| {
-            c.workers = workers;
+            c.engine = engine(workers);
             c.grace = grace;
             c.max_line = stall::huge_line();
             // Long enough that only the cut can end the stalled write.

@@ -52,6 +52,31 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
+/// How a server serves its connections: PROTOCOL.md's `--engine`. What a
+/// client sees and what the console prints are the same for every engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// A thread per connection (`--engine thread`, the default).
+    Thread,
+    /// A fixed set of worker threads taking connections from a queue
+    /// (`--engine pool --workers N`). It serves at most `workers`
+    /// connections at once; the rest wait in the queue.
+    Pool {
+        /// How many worker threads.
+        workers: usize,
+    },
+}
+
+impl Engine {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Thread => "thread",
+            Engine::Pool { .. } => "pool",
+        }
+    }
+}
+
 /// Everything `server` takes on its command line, and a few knobs more.
 #[derive(Clone)]
 pub struct ServerConfig {
@@ -69,8 +94,8 @@ pub struct ServerConfig {
     pub grace: Duration,
     /// How long a closing connection keeps reading so its last reply is not reset.
     pub drain_timeout: Duration,
-    /// `--workers N`: serve from a pool of N threads instead of a thread per connection.
-    pub workers: Option<usize>,
+    /// `--engine`: how connections are served (a thread each, or a pool of workers).
+    pub engine: Engine,
     /// Refused connections answered on threads of their own at once (each sends the busy line
     /// and drains like any other close). Past this many, the busy line is sent without
     /// waiting and the socket closed at once, so a flood at the limit cannot make the server
@@ -121,7 +146,7 @@ impl ServerConfig {
             max_line: conn.max_line,
             grace: Self::DEFAULT_GRACE,
             drain_timeout: conn.drain_timeout,
-            workers: None,
+            engine: Engine::Thread,
             busy_responders: Self::DEFAULT_BUSY_RESPONDERS,
             stack_size: Self::DEFAULT_STACK_SIZE,
             counter: CounterKind::default(),
@@ -165,7 +190,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_line", &self.max_line)
             .field("grace", &self.grace)
-            .field("workers", &self.workers)
+            .field("engine", &self.engine)
             .field("busy_responders", &self.busy_responders)
             .field("counter", &self.counter)
             .finish_non_exhaustive()
@@ -212,7 +237,10 @@ impl Server {
             self.listener,
             shared,
             SystemClock,
-            self.config.workers,
+            match self.config.engine {
+                Engine::Thread => None,
+                Engine::Pool { workers } => Some(workers),
+            },
             self.config.grace,
         )?;
         Ok(ServerHandle { running, addr })

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use many_clients::conn::Mode;
 use many_clients::server::{
-    Event, LiveStats, Observer, Server, ServerConfig, ServerHandle, Summary,
+    Engine, Event, LiveStats, Observer, Server, ServerConfig, ServerHandle, Summary,
 };
 
 /// The longest any single socket read or write in a test may block.
@@ -26,6 +26,11 @@ pub const BUSY: &[u8] = b"error: server busy, try again later\n";
 pub const SHUTTING_DOWN: &[u8] = b"error: server shutting down\n";
 pub const IDLE: &[u8] = b"error: idle timeout\n";
 pub const NOT_UTF8: &[u8] = b"error: message is not valid UTF-8\n";
+
+/// A pool of `n` workers, or a thread per connection for `None` (the old `--workers` shape).
+pub fn engine(workers: Option<usize>) -> Engine {
+    workers.map_or(Engine::Thread, |workers| Engine::Pool { workers })
+}
 
 /// The greet reply for client `id`.
 pub fn greet_reply(id: u64) -> String {
