@@ -8,12 +8,15 @@
 //!   `error: server busy` instead of making the client wait;
 //! * [`Limiter::acquire`] blocks until a slot frees up — backpressure, for
 //!   callers that would rather wait — and returns `None` once the limit is
-//!   closed at shutdown, so it can never block forever.
+//!   closed at shutdown, so it can never block forever. The server never
+//!   waits for a slot (it answers busy); `acquire` is here for the book: the
+//!   textbook condition-variable wait, which must also wake when the limit
+//!   closes, checked by chapter 6's and chapter 8.1's loom models.
 //!
 //! [`Limit`] checks and takes a slot under one lock. [`buggy::CheckThenActLimit`]
 //! checks, then takes, in two steps: **a bug** loom catches overshooting.
 
-use crate::sync::{Arc, Backend, Condvar, Lock, Std};
+use crate::sync::{Arc, Backend, Monitor, Std};
 
 pub mod buggy;
 
@@ -69,30 +72,19 @@ impl<L: Limiter + ?Sized> Drop for Permit<L> {
 }
 
 // ANCHOR: limit
-/// The sound limit: a count under a mutex and a condition variable to wait
-/// for a free slot.
+/// The sound limit: a count in a monitor, checked and changed under its lock.
 pub struct Limit<B: Backend = Std> {
     max: usize,
     /// Slots in use and whether the limit is closed, under one lock so the
-    /// check "is a slot free?" and the take are one step.
-    state: B::Mutex<Slots>,
-    /// Signalled when a slot is given back or the limit closes; blocking
-    /// `acquire` waits on it. Lives as long as the limit.
-    freed: B::Condvar,
+    /// check "is a slot free?" and the take are one step. Blocking `take`
+    /// waits on it for a slot to be given back or the limit to close.
+    slots: Monitor<Slots, B>,
 }
 
 #[derive(Debug, Default)]
 struct Slots {
     in_use: usize,
     closed: bool,
-    /// Threads blocked in `take`. A notify is a system call even when nobody
-    /// waits (std's condvar does not track waiters), and the server gives a
-    /// slot back once per connection while almost never having a waiter; so
-    /// `give_back` notifies only when this says someone is there. It is
-    /// counted under the same lock as the slots, so a waiter is either
-    /// counted before the slot comes back (and woken) or sees the slot free
-    /// and never waits.
-    waiting: usize,
 }
 
 impl<B: Backend> Limit<B> {
@@ -100,15 +92,14 @@ impl<B: Backend> Limit<B> {
     pub fn new(max: usize) -> Self {
         Limit {
             max,
-            state: B::Mutex::new(Slots::default()),
-            freed: B::Condvar::new(),
+            slots: Monitor::new(Slots::default()),
         }
     }
 }
 
 impl<B: Backend> Limiter for Limit<B> {
     fn try_take(&self) -> bool {
-        let mut slots = self.state.lock();
+        let mut slots = self.slots.lock();
         let free = !slots.closed && slots.in_use < self.max;
         if free {
             slots.in_use += 1;
@@ -117,13 +108,11 @@ impl<B: Backend> Limiter for Limit<B> {
     }
 
     fn take(&self) -> bool {
-        let mut slots = self.state.lock();
+        let mut slots = self.slots.lock();
         // `while`, not `if`: a wake-up only says "look again" — another
         // thread may have taken the slot first, or it was spurious.
         while !slots.closed && slots.in_use >= self.max {
-            slots.waiting += 1;
-            slots = self.freed.wait(slots);
-            slots.waiting -= 1;
+            slots = slots.wait();
         }
         if slots.closed {
             return false;
@@ -133,24 +122,21 @@ impl<B: Backend> Limiter for Limit<B> {
     }
 
     fn give_back(&self) {
-        let mut slots = self.state.lock();
+        let mut slots = self.slots.lock();
         debug_assert!(slots.in_use > 0, "give_back without take");
         slots.in_use = slots.in_use.saturating_sub(1);
-        let someone_waits = slots.waiting > 0;
-        drop(slots);
-        if someone_waits {
-            // One slot freed, so one waiter can use it.
-            self.freed.notify_one();
-        }
+        // One slot freed, so one waiter can use it.
+        slots.notify_one();
     }
 
     fn close(&self) {
-        self.state.lock().closed = true;
-        self.freed.notify_all();
+        let mut slots = self.slots.lock();
+        slots.closed = true;
+        slots.notify_all();
     }
 
     fn in_use(&self) -> usize {
-        self.state.lock().in_use
+        self.slots.lock().in_use
     }
 
     fn max(&self) -> usize {
@@ -212,7 +198,7 @@ mod tests {
         let l = limit.clone();
         let result = thread::spawn(move || {
             let _permit = l.try_acquire().unwrap();
-            let _held = l.state.lock();
+            let _held = l.slots.lock();
             panic!("handler panicked while holding the limit's lock");
         })
         .join();

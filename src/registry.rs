@@ -2,15 +2,16 @@
 //!
 //! A handler thread spends most of its life blocked in `read`, and no flag
 //! can reach it there. So each connection registers something that can wake
-//! it — the server stores a clone of its `TcpStream` and shuts it down;
-//! loom models store an in-memory pipe — and [`Registry::close`] hands every
-//! entry to the caller to wake.
+//! it — the server stores a weak reference to its `TcpStream` and shuts its
+//! reading side down; loom models store an in-memory pipe's waker — and
+//! [`Registry::close`] hands every entry to the caller to wake.
 //!
 //! The registry is generic over what it stores, so it knows nothing about
 //! sockets. The one rule that makes it correct: registering and closing
 //! take the same lock, and registering after `close` is *refused* (the
 //! entry comes back in the `Err`), so a connection registering while
-//! shutdown runs is either woken by `close` or told at once. The buggy
+//! shutdown runs is either woken by `close` or told at once. [`Roster`] is
+//! the sound one the server uses. The buggy
 //! [`buggy::ForgetfulRegistry`] drops that check, and loom finds the
 //! connection nobody wakes.
 
@@ -52,7 +53,7 @@ pub trait Registry<T: Send>: Send + Sync + 'static {
 /// A registered connection; dropping it deregisters.
 #[must_use = "dropping the registration removes the entry at once"]
 #[derive(Debug)]
-pub struct Registration<T: Send, R: Registry<T> + ?Sized = Live<T>> {
+pub struct Registration<T: Send, R: Registry<T> + ?Sized = Roster<T>> {
     id: u64,
     registry: Arc<R>,
     _entry: std::marker::PhantomData<fn() -> T>,
@@ -66,8 +67,8 @@ impl<T: Send, R: Registry<T> + ?Sized> Drop for Registration<T, R> {
 }
 
 // ANCHOR: registry
-/// The sound registry of live connections.
-pub struct Live<T: Send, B: Backend = Std> {
+/// The sound registry: the roster of live connections to wake at shutdown.
+pub struct Roster<T: Send, B: Backend = Std> {
     /// The entries and the closed flag under one lock, so `insert` cannot
     /// slip in after `close` took everything.
     state: B::Mutex<Entries<T>>,
@@ -78,10 +79,10 @@ struct Entries<T> {
     closed: bool,
 }
 
-impl<T: Send, B: Backend> Live<T, B> {
+impl<T: Send, B: Backend> Roster<T, B> {
     /// An empty, open registry.
     pub fn new() -> Self {
-        Live {
+        Roster {
             state: B::Mutex::new(Entries {
                 by_id: HashMap::new(),
                 closed: false,
@@ -90,7 +91,7 @@ impl<T: Send, B: Backend> Live<T, B> {
     }
 }
 
-impl<T: Send + 'static, B: Backend> Registry<T> for Live<T, B> {
+impl<T: Send + 'static, B: Backend> Registry<T> for Roster<T, B> {
     fn insert(&self, id: u64, entry: T) -> Result<(), T> {
         let mut state = self.state.lock();
         if state.closed {
@@ -116,16 +117,16 @@ impl<T: Send + 'static, B: Backend> Registry<T> for Live<T, B> {
 }
 // ANCHOR_END: registry
 
-impl<T: Send, B: Backend> Default for Live<T, B> {
+impl<T: Send, B: Backend> Default for Roster<T, B> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: Send, B: Backend> std::fmt::Debug for Live<T, B> {
+impl<T: Send, B: Backend> std::fmt::Debug for Roster<T, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.state.lock();
-        f.debug_struct("Live")
+        f.debug_struct("Roster")
             .field("entries", &state.by_id.len())
             .field("closed", &state.closed)
             .finish()
@@ -138,7 +139,7 @@ mod tests {
 
     #[test]
     fn close_takes_everything_and_refuses_later_inserts() {
-        let registry = Arc::new(Live::<&str, Std>::new());
+        let registry = Arc::new(Roster::<&str, Std>::new());
         let a = registry.register(1, "a").unwrap();
         let _b = registry.register(2, "b").unwrap();
         drop(a);

@@ -18,7 +18,7 @@
 //! show what loom finds when the check leaves the lock or `while` becomes
 //! `if`.
 
-use crate::sync::{Arc, AtomicBool, Backend, Condvar, Lock, Ordering, Std};
+use crate::sync::{Arc, AtomicBool, Backend, Monitor, Ordering, Std};
 use std::time::Duration;
 
 pub mod buggy;
@@ -42,8 +42,6 @@ pub trait Drain: Send + Sync + 'static {
     /// drained. Never reads a clock: a caller that wants a deadline keeps
     /// calling it with the time that is left.
     fn wait_drained_for(&self, timeout: Duration) -> bool;
-    /// Blocks until [`Drain::begin`] is called.
-    fn wait_shutdown(&self);
 
     /// A guard counting a live connection, or `None` during shutdown.
     fn try_enter(self: &Arc<Self>) -> Option<Live<Self>>
@@ -75,11 +73,10 @@ impl<D: Drain + ?Sized> Drop for Live<D> {
 pub struct Shutdown<B: Backend = Std> {
     /// The flag and the live count under one lock: `try_enter` checks the
     /// flag and counts in one step, and `wait_drained` checks the count
-    /// without a window for the last `leave` to slip through.
-    state: B::Mutex<State>,
-    /// Notified on every change (a leave, the start of shutdown); waiters
-    /// re-check their own condition in a `while` loop.
-    changed: B::Condvar,
+    /// without a window for the last `leave` to slip through. Every change
+    /// (a leave, the start of shutdown) notifies; waiters re-check their own
+    /// condition in a `while` loop.
+    state: Monitor<State, B>,
     /// A copy of `state.shutting_down` for the hot path: every connection
     /// checks it before every read, and a lock there would make all
     /// connections contend on one mutex. Decisions that must not race with
@@ -91,20 +88,13 @@ pub struct Shutdown<B: Backend = Std> {
 struct State {
     shutting_down: bool,
     live: usize,
-    /// Threads blocked in `wait_drained` / `wait_drained_for`. Every
-    /// connection leaves once, and a notify is a system call even with no
-    /// waiter, so `leave` notifies only when it brings the count to zero
-    /// *and* someone is waiting for that — counted under this lock, so the
-    /// waiter cannot slip in between the check and the notify.
-    drain_waiters: usize,
 }
 
 impl<B: Backend> Shutdown<B> {
     /// Not shutting down, nothing live.
     pub fn new() -> Self {
         Shutdown {
-            state: B::Mutex::new(State::default()),
-            changed: B::Condvar::new(),
+            state: Monitor::new(State::default()),
             flag: B::AtomicBool::new(false),
         }
     }
@@ -124,11 +114,7 @@ impl<B: Backend> Drain for Shutdown<B> {
         let mut state = self.state.lock();
         debug_assert!(state.live > 0, "leave without enter");
         state.live = state.live.saturating_sub(1);
-        let wake = state.live == 0 && state.drain_waiters > 0;
-        drop(state);
-        if wake {
-            self.changed.notify_all();
-        }
+        state.notify_all();
     }
 
     fn begin(&self) -> usize {
@@ -138,8 +124,7 @@ impl<B: Backend> Drain for Shutdown<B> {
         // sees the flag also sees everything done before shutdown began.
         self.flag.swap(true, Ordering::Release);
         let live = state.live;
-        drop(state);
-        self.changed.notify_all();
+        state.notify_all();
         live
     }
 
@@ -154,11 +139,9 @@ impl<B: Backend> Drain for Shutdown<B> {
 
     fn wait_drained(&self) {
         let mut state = self.state.lock();
-        // `while`: we are also woken by `begin`, and spuriously.
+        // `while`: we are woken by every leave and by `begin`, and spuriously.
         while state.live > 0 {
-            state.drain_waiters += 1;
-            state = self.changed.wait(state);
-            state.drain_waiters -= 1;
+            state = state.wait();
         }
     }
 
@@ -166,18 +149,9 @@ impl<B: Backend> Drain for Shutdown<B> {
         let mut state = self.state.lock();
         if state.live > 0 {
             // One bounded wait; the caller loops with its own clock.
-            state.drain_waiters += 1;
-            (state, _) = self.changed.wait_timeout(state, timeout);
-            state.drain_waiters -= 1;
+            (state, _) = state.wait_timeout(timeout);
         }
         state.live == 0
-    }
-
-    fn wait_shutdown(&self) {
-        let mut state = self.state.lock();
-        while !state.shutting_down {
-            state = self.changed.wait(state);
-        }
     }
 }
 // ANCHOR_END: shutdown
@@ -230,15 +204,5 @@ mod tests {
         assert!(!shutdown.wait_drained_for(Duration::from_millis(20)));
         drop(live);
         assert!(shutdown.wait_drained_for(Duration::from_millis(20)));
-    }
-
-    #[test]
-    fn wait_shutdown_returns_after_begin() {
-        let shutdown = Arc::new(Shutdown::<Std>::new());
-        let s = shutdown.clone();
-        let waiter = thread::spawn(move || s.wait_shutdown());
-        assert_eq!(shutdown.begin(), 0);
-        waiter.join().unwrap();
-        assert!(shutdown.is_shutting_down());
     }
 }

@@ -2,17 +2,17 @@
 //! is `Send + Sync` (it lives in an `Arc` touched by every connection
 //! thread), guards are `Send` (each moves into its connection's thread).
 //! The opposite — a lock guard must *not* be `Send` — is a `compile_fail`
-//! doc-test in `src/sync/mod.rs`. If one of these stops compiling, a type
+//! doc-test in `src/sync/monitor.rs` (checked by `tests/book.rs`). If one of these stops compiling, a type
 //! changed in a way that breaks the server's threading.
 
 use many_clients::counter::{
     AtomicCounter, ClientGuard, Counter, LockedCounter, ParkingLotCounter,
 };
 use many_clients::limit::{Limit, Permit};
-use many_clients::registry::{self, Registration};
+use many_clients::registry::{Registration, Roster};
 use many_clients::server::{ServerHandle, pipe::PipeStream};
 use many_clients::shutdown::{Live, Shutdown};
-use many_clients::sync::{ParkingLot, Std};
+use many_clients::sync::{Monitor, ParkingLot, Std};
 use std::net::TcpStream;
 
 const fn shared<T: Send + Sync + ?Sized>() {}
@@ -26,7 +26,8 @@ const _: () = {
     shared::<Limit<Std>>();
     shared::<Limit<ParkingLot>>();
     shared::<Shutdown<Std>>();
-    shared::<registry::Live<TcpStream, Std>>();
+    shared::<Roster<TcpStream, Std>>();
+    shared::<Monitor<u64, Std>>();
     sendable::<ClientGuard>();
     sendable::<Permit<Limit<Std>>>();
     sendable::<Live<Shutdown<Std>>>();

@@ -386,3 +386,31 @@ fn compile_fail_blocks_fail_for_the_reason_they_name() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The README and `tests/auto_traits.rs` say a lock guard's not being `Send` is shown by a
+/// `compile_fail` doc-test in `src/sync/monitor.rs`: it must be there, with the error code rustdoc
+/// then checks (`cargo test --doc` runs it against the crate and fails if it compiles or fails
+/// with another error).
+#[test]
+fn the_guard_is_not_send_doc_test_exists_where_it_is_cited() {
+    let monitor = read(&root().join("src/sync/monitor.rs"));
+    let doc: String = monitor
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("//!"))
+        .map(|line| format!("{}\n", line.strip_prefix(' ').unwrap_or(line)))
+        .collect();
+    let blocks = code_blocks(&doc);
+    let cited = blocks
+        .iter()
+        .find(|b| b.info == "compile_fail,E0277" && b.body.contains("monitor.lock()"));
+    assert!(
+        cited.is_some_and(|b| b.body.contains("spawn(move || drop(guard))")),
+        "src/sync/monitor.rs lost its compile_fail,E0277 block moving a guard to another thread"
+    );
+    for citing in ["README.md", "tests/auto_traits.rs"] {
+        assert!(
+            read(&root().join(citing)).contains("src/sync/monitor.rs"),
+            "{citing} should point to the doc-test in src/sync/monitor.rs"
+        );
+    }
+}

@@ -10,7 +10,7 @@ mod loom_check;
 
 use loom::thread;
 use many_clients::registry::buggy::ForgetfulRegistry;
-use many_clients::registry::{Live, Registry};
+use many_clients::registry::{Registry, Roster};
 use many_clients::server::pipe::{PipeWaker, pipe};
 use many_clients::server::transport::{Stream, Wake};
 use many_clients::sync::{Arc, Model};
@@ -77,7 +77,7 @@ fn shutdown_wakes_every_registered_connection() {
     loom_check::explore(
         "registry: 2 registering vs close",
         Some(PREEMPTIONS),
-        every_connection_woken::<Live<PipeWaker<Model>, Model>>,
+        every_connection_woken::<Roster<PipeWaker<Model>, Model>>,
     );
 }
 

@@ -134,14 +134,14 @@ fn drain_ignores_a_wakeup_that_is_not_the_last_leave() {
 }
 
 // ANCHOR: if_caught
-/// BUGGY VARIANT: `if` instead of `while` returns on the first wake-up,
-/// with a connection still live.
+/// BUGGY VARIANT: `if` instead of `while` returns on the first wake-up —
+/// the first of two connections leaving — with the other still live.
 #[test]
 fn if_instead_of_while_is_caught() {
     let failure = loom_check::expect_bug(
-        "if-drain: 1 leaving + a second begin vs wait",
+        "if-drain: 2 leaving vs wait",
         None,
-        drain_vs_second_begin::<IfDrain<Model>>,
+        drain_two_leaving::<IfDrain<Model>>,
     );
     assert!(
         failure.contains("drain returned with live connections"),

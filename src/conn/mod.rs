@@ -226,6 +226,8 @@ pub struct Conn {
     lines: LineFramer,
     /// Actions produced but not yet taken by the shell.
     actions: VecDeque<Action>,
+    /// Bytes read and thrown away while draining (for the log).
+    discarded: usize,
 }
 
 impl Conn {
@@ -241,6 +243,7 @@ impl Conn {
             idle_deadline: later(now, config.idle_timeout),
             lines: LineFramer::new(config.max_line),
             actions: VecDeque::new(),
+            discarded: 0,
         }
     }
 
@@ -292,6 +295,7 @@ impl Conn {
             State::AwaitingMessage if !data.is_empty() => self.answer_greeting(data, now),
             State::ReadingLines => self.read_lines(data, now),
             // Draining reads only to empty the socket; what it reads does not matter.
+            State::Draining { .. } => self.discarded += data.len(),
             _ => {}
         }
     }
@@ -365,6 +369,11 @@ impl Conn {
     /// Whether [`Action::Close`] has been produced.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Bytes read and thrown away while draining, so far.
+    pub fn discarded(&self) -> usize {
+        self.discarded
     }
 
     /// Bytes of a partial echo line held in memory; never more than `max_line`.

@@ -2,12 +2,14 @@
 //! state machine, carry out what it says. All protocol decisions live in
 //! `conn`; this loop only moves bytes and turns deadlines into socket
 //! timeouts. It is the same code for TCP and for the in-memory pipes loom
-//! runs.
+//! runs, and the one place a blocking engine interprets a [`Conn`]'s
+//! [`Action`]s: [`drive`] for a connection served to its end,
+//! [`answer_without_waiting`] for one that must not make its thread wait.
 
 use super::observe::{Event, Observer};
 use super::transport::Stream;
 use crate::conn::{Action, Clock, Conn, Now, Report, printable};
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Read};
 use std::time::Duration;
 
 /// How a connection ended, for the log.
@@ -64,22 +66,35 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                     let (timeout, real) = (cx.write_timeout, clock.clock);
                     match write_all_within(stream, &bytes, timeout, real, &mut write_armed) {
                         Ok(blocked) => clock.writing += blocked,
-                        Err(_) => return Ending::WriteFailed,
+                        Err(e) => {
+                            tracing::debug!("write failed: {e}");
+                            return Ending::WriteFailed;
+                        }
                     }
+                    tracing::debug!(bytes = bytes.len(), "reply written");
                     if let Some(o) = cx.observer {
                         let len = bytes.len();
                         o.event(&Event::Replied { id: conn.id(), len });
                     }
                 }
-                // The peer may be gone already; reading will tell.
-                Action::ShutdownWrite => drop(stream.shutdown_write()),
-                Action::Close => return Ending::Closed,
+                Action::ShutdownWrite => {
+                    // The peer may be gone already; reading will tell.
+                    drop(stream.shutdown_write());
+                    tracing::debug!("writing shut down; draining the client's input");
+                }
+                Action::Close => {
+                    if conn.discarded() > 0 {
+                        tracing::debug!(bytes = conn.discarded(), "drain ended; discarded");
+                    }
+                    return Ending::Closed;
+                }
                 Action::Report(report) => note(conn, &report, cx),
             }
         }
         // ANCHOR: told_shutdown
         if !told_shutdown && (cx.shutting_down)() {
             told_shutdown = true;
+            tracing::debug!("shutdown seen");
             conn.handle_shutdown(now);
             continue;
         }
@@ -105,11 +120,16 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
             Ok(0) if (cx.shutting_down)() && !told_shutdown => {
                 // Woken by shutdown (the registry shut our read side down).
                 told_shutdown = true;
+                tracing::debug!("shutdown seen (woken)");
                 conn.handle_shutdown(now);
             }
             // ANCHOR_END: told_shutdown
-            Ok(0) => conn.handle_eof(now),
+            Ok(0) => {
+                tracing::debug!("end of input");
+                conn.handle_eof(now);
+            }
             Ok(n) => {
+                tracing::trace!(bytes = n, "read");
                 conn.handle_data(&buf[..n], now);
                 if n == buf.len() && buf.len() < conn.read_buf_len() {
                     buf.resize(conn.read_buf_len(), 0);
@@ -170,7 +190,10 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
 ) -> io::Result<Duration> {
     // First without waiting: a reply that fits in the send buffer needs no timeout armed.
     match stream.write_now(bytes) {
-        Ok(n) => bytes = &bytes[n..],
+        Ok(n) => {
+            tracing::trace!(bytes = n, "wrote");
+            bytes = &bytes[n..];
+        }
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
         Err(e) => return Err(e),
     }
@@ -194,6 +217,7 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
         match stream.write(bytes) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
+                tracing::trace!(bytes = n, "wrote");
                 bytes = &bytes[n..];
                 deadline = clock.now().instant.checked_add(timeout);
             }
@@ -208,6 +232,68 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
     Ok(clock.now().instant.saturating_duration_since(started))
 }
 
+// ANCHOR: answer_without_waiting
+/// Carries out a connection's actions without ever blocking its thread:
+/// [`drive`] over a [`NoWait`] stream. For the busy answer past the cap on
+/// busy threads (see `accept.rs`): the line goes out if it fits in the
+/// socket's buffer now, writing is shut down, and the connection closes
+/// without a drain.
+pub fn answer_without_waiting<S: Stream, C: Clock + ?Sized>(
+    stream: S,
+    conn: &mut Conn,
+    clock: &C,
+    cx: &Context<'_>,
+) -> Ending {
+    drive(&mut NoWait(stream), conn, clock, cx)
+}
+
+/// A stream for a thread that must not wait: it writes only what fits now
+/// (a write that would wait fails), and its reads see end-of-file at once,
+/// as if the client had closed — so a draining connection closes at once.
+struct NoWait<S>(S);
+
+impl<S: Stream> Read for NoWait<S> {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+}
+
+impl<S: Stream> io::Write for NoWait<S> {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        // Not `WouldBlock`: that would make the caller wait and try again.
+        Err(io::Error::other("this answer must not wait"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S: Stream> Stream for NoWait<S> {
+    type Waker = S::Waker;
+
+    fn waker(&self) -> S::Waker {
+        self.0.waker()
+    }
+
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.0.shutdown_write()
+    }
+
+    fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.write_now(bytes)
+    }
+}
+// ANCHOR_END: answer_without_waiting
+
 fn read_failed(e: io::Error) -> Ending {
     tracing::debug!("read failed: {e}");
     Ending::ReadFailed
@@ -218,9 +304,11 @@ fn note(conn: &Conn, report: &Report, cx: &Context<'_>) {
     let id = conn.id();
     match report {
         Report::Greeting(message) => {
+            tracing::debug!(bytes = message.len(), "message framed");
             tracing::info!("Client {id} says: {}", printable(message));
         }
-        Report::Line { .. } | Report::Busy => {}
+        Report::Line { len } => tracing::debug!(bytes = len, "line framed"),
+        Report::Busy => {}
         Report::LineTooLong => tracing::warn!("client {id}: line too long, closing"),
         Report::InvalidUtf8 => tracing::warn!("client {id}: message is not valid UTF-8"),
         Report::IdleTimeout => tracing::warn!("client {id}: idle timeout, closing"),
@@ -238,12 +326,11 @@ fn note(conn: &Conn, report: &Report, cx: &Context<'_>) {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::conn::{ConnConfig, ManualClock, Mode, Now};
     use crate::server::transport::Wake;
-    use std::io::Read;
     use std::sync::{Arc, Mutex};
 
     /// A clock the fake socket moves on while a write waits.

@@ -21,7 +21,9 @@
 //! everything shared between threads lives in the core modules. This shell
 //! moves bytes and owns threads. Files:
 //! [`transport`] (the two traits TCP and pipes implement), [`driver`] (one
-//! connection's read/write loop), [`lifecycle`] (accept → serve → release),
+//! connection's read/write loop, the one interpreter of its actions),
+//! [`lifecycle`] (admission and release, shared by every engine),
+//! [`accept`] (the blocking engines' accept loop),
 //! [`running`] (start, shutdown, join), [`pool`] (the worker pool),
 //! [`pipe`] (in-memory connections for loom), [`observe`] (event hooks).
 //!
@@ -29,6 +31,7 @@
 //! `info`, problems at `warn`. The `server` example turns them into the
 //! console lines of PROTOCOL.md.
 
+pub mod accept;
 pub mod driver;
 pub mod lifecycle;
 pub mod observe;
@@ -43,7 +46,7 @@ pub use running::{LiveStats, Running, Summary};
 use crate::conn::{ConnConfig, Mode, SystemClock};
 use crate::counter::CounterKind;
 use crate::limit::Limit;
-use crate::registry;
+use crate::registry::Roster;
 use crate::shutdown::Shutdown;
 use crate::sync::{Arc, AtomicU64, Std};
 use lifecycle::Shared;
@@ -173,9 +176,10 @@ impl ServerConfig {
             limit: Arc::new(Limit::new(self.max_connections)),
             busy: Arc::new(Limit::new(self.busy_responders)),
             shutdown: Arc::new(Shutdown::new()),
-            registry: Arc::new(registry::Live::new()),
+            roster: Arc::new(Roster::new()),
             refused: <B::AtomicU64 as AtomicU64>::new(0),
             stack_size: Some(self.stack_size),
+            engine: self.engine.name(),
             observer: self.observer.clone(),
         }
     }

@@ -1,4 +1,4 @@
-//! In-memory connections built on the backend's `Mutex` and `Condvar`, so a
+//! In-memory connections built on the backend's primitives (a [`Monitor`] per direction), so a
 //! loom model can run the server's real lifecycle without sockets (loom
 //! cannot see real I/O). They behave like TCP where the lifecycle cares:
 //! reads block until bytes or EOF arrive, `shutdown_write` gives the peer
@@ -6,17 +6,16 @@
 //! exactly like loom's own `wait_timeout`.
 
 use super::transport::{Listener, Stream, Wake};
-use crate::sync::{Arc, Backend, Condvar, Lock};
+use crate::sync::{Arc, Backend, Monitor};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-/// One direction of a connection.
+/// One direction of a connection: the bytes in flight and who closed what,
+/// in a monitor that a blocked reader waits on. Every change notifies.
 struct Channel<B: Backend> {
-    state: B::Mutex<Bytes>,
-    /// Signalled whenever bytes arrive or either end closes.
-    changed: B::Condvar,
+    state: Monitor<Bytes, B>,
 }
 
 #[derive(Default)]
@@ -31,14 +30,14 @@ struct Bytes {
 impl<B: Backend> Channel<B> {
     fn new() -> Arc<Self> {
         Arc::new(Channel {
-            state: B::Mutex::new(Bytes::default()),
-            changed: B::Condvar::new(),
+            state: Monitor::new(Bytes::default()),
         })
     }
 
     fn update(&self, f: impl FnOnce(&mut Bytes)) {
-        f(&mut self.state.lock());
-        self.changed.notify_all();
+        let mut bytes = self.state.lock();
+        f(&mut bytes);
+        bytes.notify_all();
     }
 }
 
@@ -76,7 +75,7 @@ impl<B: Backend> Read for PipeStream<B> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut bytes = self.incoming.state.lock();
         while bytes.queued.is_empty() && !bytes.write_closed && !bytes.read_closed {
-            bytes = self.incoming.changed.wait(bytes);
+            bytes = bytes.wait();
         }
         let n = buf.len().min(bytes.queued.len());
         for (slot, byte) in buf.iter_mut().zip(bytes.queued.drain(..n)) {
@@ -93,8 +92,7 @@ impl<B: Backend> Write for PipeStream<B> {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         bytes.queued.extend(buf);
-        drop(bytes);
-        self.outgoing.changed.notify_all();
+        bytes.notify_all();
         Ok(buf.len())
     }
 
@@ -156,9 +154,9 @@ pub struct PipeListener<B: Backend> {
     shared: Arc<Backlog<B>>,
 }
 
+/// Connections not yet accepted; `accept` waits on it for one to arrive.
 struct Backlog<B: Backend> {
-    queue: B::Mutex<VecDeque<(PipeStream<B>, SocketAddr)>>,
-    arrived: B::Condvar,
+    queue: Monitor<VecDeque<(PipeStream<B>, SocketAddr)>, B>,
 }
 
 impl<B: Backend> PipeListener<B> {
@@ -166,8 +164,7 @@ impl<B: Backend> PipeListener<B> {
     pub fn new() -> Self {
         PipeListener {
             shared: Arc::new(Backlog {
-                queue: B::Mutex::new(VecDeque::new()),
-                arrived: B::Condvar::new(),
+                queue: Monitor::new(VecDeque::new()),
             }),
         }
     }
@@ -185,8 +182,7 @@ impl<B: Backend> Backlog<B> {
         let mut queue = self.queue.lock();
         let port = 40000 + queue.len() as u16;
         queue.push_back((server, SocketAddr::from((Ipv4Addr::LOCALHOST, port))));
-        drop(queue);
-        self.arrived.notify_one();
+        queue.notify_one();
         client
     }
 }
@@ -206,7 +202,7 @@ impl<B: Backend> Listener for PipeListener<B> {
             if let Some(next) = queue.pop_front() {
                 return Ok(next);
             }
-            queue = self.shared.arrived.wait(queue);
+            queue = queue.wait();
         }
     }
 

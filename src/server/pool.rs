@@ -4,60 +4,43 @@
 //! cap on threads: with every worker busy on a slow client, the next
 //! connection waits in the queue (still counted live and against the limit).
 //!
-//! The queue is a `Mutex<VecDeque>` and a `Condvar` from the backend, like
-//! the rest of the core, so it runs under loom too.
+//! The queue is a `VecDeque` in a [`Monitor`], like the rest of the core, so
+//! it runs under loom too (`tests/loom_pool.rs`). The pool owns its whole
+//! life: [`Pool::start`] starts the workers, [`Submitter::submit`] queues
+//! work, [`Pool::join`] closes the queue and joins them.
 
-use crate::sync::{Arc, Backend, Condvar, Lock};
+use crate::sync::{Arc, Backend, JoinHandle, Monitor};
 use std::collections::VecDeque;
+use std::io;
 
-/// A closable FIFO of work, shared by the accept loop and the workers.
-pub struct WorkQueue<T: Send, B: Backend> {
-    state: B::Mutex<Queue<T>>,
-    /// Signalled when work arrives or the queue closes; idle workers wait on it.
-    ready: B::Condvar,
+/// A closable FIFO of work, shared by whoever submits and the workers.
+struct WorkQueue<T: Send, B: Backend> {
+    /// The items and the closed flag; idle workers wait on it for work to
+    /// arrive or the queue to close.
+    state: Monitor<Queue<T>, B>,
 }
 
 struct Queue<T> {
     items: VecDeque<T>,
     closed: bool,
-    /// Workers blocked in `pop`. Under load every worker is busy and a
-    /// notify would be a system call that wakes nobody, so `push` notifies
-    /// only when a worker is idle (counted under this lock, see
-    /// [`crate::limit::Limit`] for why that cannot lose a wake-up).
-    idle: usize,
 }
 
 impl<T: Send, B: Backend> WorkQueue<T, B> {
-    /// An open, empty queue.
-    pub fn new() -> Arc<Self> {
-        Arc::new(WorkQueue {
-            state: B::Mutex::new(Queue {
-                items: VecDeque::new(),
-                closed: false,
-                idle: 0,
-            }),
-            ready: B::Condvar::new(),
-        })
-    }
-
     /// Adds work for one worker; gives it back if the queue is closed.
-    pub fn push(&self, item: T) -> Result<(), T> {
+    fn push(&self, item: T) -> Result<(), T> {
         let mut queue = self.state.lock();
         if queue.closed {
             return Err(item);
         }
         queue.items.push_back(item);
-        let someone_idle = queue.idle > 0;
-        drop(queue);
-        if someone_idle {
-            self.ready.notify_one();
-        }
+        // One item, so one idle worker can take it.
+        queue.notify_one();
         Ok(())
     }
 
     /// Takes the next item, waiting for one; `None` once the queue is closed
     /// *and* empty — closing lets the workers finish what was queued.
-    pub fn pop(&self) -> Option<T> {
+    fn pop(&self) -> Option<T> {
         let mut queue = self.state.lock();
         loop {
             if let Some(item) = queue.items.pop_front() {
@@ -66,66 +49,105 @@ impl<T: Send, B: Backend> WorkQueue<T, B> {
             if queue.closed {
                 return None;
             }
-            queue.idle += 1;
-            queue = self.ready.wait(queue);
-            queue.idle -= 1;
+            queue = queue.wait();
         }
     }
 
     /// No more pushes; wakes every idle worker so it can see that.
-    pub fn close(&self) {
-        self.state.lock().closed = true;
-        self.ready.notify_all();
+    fn close(&self) {
+        let mut queue = self.state.lock();
+        queue.closed = true;
+        queue.notify_all();
     }
 }
 
-/// Starts `n` workers named `worker-{i}`, each running `serve` on items
-/// until the queue is closed and empty. A worker survives a panic in
-/// `serve` (otherwise every handler panic would shrink the pool, and after
-/// `n` of them nobody would be served); its handle returns how many panics
-/// it contained.
-pub fn start_workers<T, B>(
-    n: usize,
-    stack_size: Option<usize>,
-    queue: &Arc<WorkQueue<T, B>>,
-    serve: impl Fn(T) + Send + Sync + 'static,
-) -> std::io::Result<Vec<B::JoinHandle<usize>>>
-where
-    T: Send + 'static,
-    B: Backend,
-{
-    let serve = Arc::new(serve);
-    (1..=n)
-        .map(|i| {
-            let (queue, serve) = (queue.clone(), serve.clone());
-            B::spawn(format!("worker-{i}"), stack_size, move || {
+// ANCHOR: pool
+/// A fixed set of worker threads serving items from one queue.
+pub struct Pool<T: Send, B: Backend> {
+    /// Shared with every worker and with each [`Submitter`]; the last of
+    /// them to go frees it.
+    queue: Arc<WorkQueue<T, B>>,
+    /// One per worker; each returns how many panics it contained.
+    workers: Vec<B::JoinHandle<usize>>,
+}
+
+/// Hands items to a [`Pool`]'s workers, from any thread.
+pub struct Submitter<T: Send, B: Backend> {
+    queue: Arc<WorkQueue<T, B>>,
+}
+
+impl<T: Send + 'static, B: Backend> Pool<T, B> {
+    /// Starts `n` workers named `worker-{i}`, each running `serve` on items
+    /// until the pool is closed and its queue empty. A worker survives a
+    /// panic in `serve` (otherwise every handler panic would shrink the
+    /// pool, and after `n` of them nobody would be served), and counts it.
+    pub fn start(
+        n: usize,
+        stack_size: Option<usize>,
+        serve: impl Fn(T) + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let queue = Arc::new(WorkQueue {
+            state: Monitor::new(Queue {
+                items: VecDeque::new(),
+                closed: false,
+            }),
+        });
+        let serve = Arc::new(serve);
+        let mut workers = Vec::with_capacity(n);
+        for i in 1..=n {
+            let (shared, serve) = (queue.clone(), serve.clone());
+            let worker = B::spawn(format!("worker-{i}"), stack_size, move || {
                 let mut panics = 0;
-                while let Some(item) = queue.pop() {
-                    if !survived(|| serve(item)) {
+                while let Some(item) = shared.pop() {
+                    // The panic hook has reported it, and unwinding released
+                    // the item's guards.
+                    if B::catch_unwind(|| serve(item)).is_err() {
                         panics += 1;
                     }
                 }
                 panics
-            })
-        })
-        .collect()
+            });
+            match worker {
+                Ok(worker) => workers.push(worker),
+                Err(e) => {
+                    // Do not leave the workers already started waiting forever.
+                    Pool { queue, workers }.join();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Pool { queue, workers })
+    }
+
+    /// Something that submits work to this pool from another thread.
+    pub fn submitter(&self) -> Submitter<T, B> {
+        Submitter {
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// Closes the queue — the workers finish what is queued, then stop —
+    /// and waits for them. Returns how many items panicked (a worker that
+    /// died some other way counts as one).
+    pub fn join(self) -> usize {
+        self.queue.close();
+        self.workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(1))
+            .sum()
+    }
 }
 
-/// Runs `work`; `false` if it panicked (the panic hook has reported it, and
-/// the item's guards were released by the unwinding).
-#[cfg(not(loom))]
-fn survived(work: impl FnOnce()) -> bool {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_ok()
+impl<T: Send, B: Backend> Submitter<T, B> {
+    /// Queues `item` for the next free worker; gives it back once the pool
+    /// is closed.
+    pub fn submit(&self, item: T) -> Result<(), T> {
+        self.queue.push(item)
+    }
 }
+// ANCHOR_END: pool
 
-/// Under loom a panic is a failed model: it must reach loom, not be counted.
-#[cfg(loom)]
-fn survived(work: impl FnOnce()) -> bool {
-    work();
-    true
-}
-
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::sync::Std;
@@ -133,20 +155,23 @@ mod tests {
 
     #[test]
     fn a_worker_survives_a_panicking_item_and_counts_it() {
-        let queue = WorkQueue::<u32, Std>::new();
         let served = Arc::new(AtomicUsize::new(0));
         let counted = served.clone();
-        let workers = start_workers(1, None, &queue, move |item| {
+        let pool = Pool::<u32, Std>::start(1, None, move |item| {
             assert_ne!(item, 2, "injected panic");
             counted.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
+        let submitter = pool.submitter();
         for item in 1..=4 {
-            queue.push(item).unwrap();
+            submitter.submit(item).unwrap();
         }
-        queue.close();
-        let panics: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-        assert_eq!(panics, [1], "one worker, one contained panic");
+        assert_eq!(pool.join(), 1, "one worker, one contained panic");
+        assert_eq!(
+            submitter.submit(5),
+            Err(5),
+            "a joined pool takes no more work"
+        );
         assert_eq!(
             served.load(Ordering::SeqCst),
             3,

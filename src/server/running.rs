@@ -11,13 +11,15 @@
 //! 4. (in `join`) wait for the drain up to the grace period, cut whoever is
 //!    left, then join every thread.
 
-use super::lifecycle::{self, AcceptEnd, Admitted, Dispatch, Shared};
+use super::accept::{self, AcceptEnd, Dispatch};
+use super::lifecycle::{self, Admitted, Shared};
 use super::observe::Event;
-use super::pool::{self, WorkQueue};
+use super::pool::Pool;
 use super::transport::{Listener, Stream, Wake};
 use crate::conn::Clock;
 use crate::counter::Stats;
 use crate::limit::Limiter;
+use crate::registry::Registry;
 use crate::shutdown::Drain;
 use crate::sync::{Arc, AtomicU64, Backend, JoinHandle, Lock, Ordering};
 use std::io;
@@ -51,16 +53,12 @@ pub struct LiveStats {
     pub live: usize,
 }
 
-/// The pool's queue of admitted connections.
-type Queue<B, L> = Arc<WorkQueue<Admitted<<L as Listener>::Stream, B>, B>>;
-
 /// A started server: its accept loop, its workers and what they share.
 pub struct Running<B: Backend, L: Listener> {
     shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
     acceptor: Option<B::JoinHandle<AcceptEnd<B::JoinHandle<()>>>>,
-    /// Pool workers; each returns how many connections panicked on it.
-    workers: Vec<B::JoinHandle<usize>>,
-    queue: Option<Queue<B, L>>,
+    /// The worker pool, with `--engine pool`.
+    pool: Option<Pool<Admitted<L::Stream, B>, B>>,
     unblock_accept: Box<dyn Fn() + Send + Sync>,
     /// Wakers taken from the registry at shutdown, kept to cut stragglers
     /// after the grace period.
@@ -80,25 +78,35 @@ impl<B: Backend, L: Listener> Running<B, L> {
         let shared = Arc::new(shared);
         let clock = Arc::new(clock);
         let unblock_accept = listener.unblocker()?;
-        let (dispatch, queue, worker_threads) = match workers {
-            None => (Dispatch::ThreadPerConnection, None, Vec::new()),
+        let pool = match workers {
+            None => None,
             Some(n) => {
-                let queue = WorkQueue::new();
                 let (s, c) = (shared.clone(), clock.clone());
                 let serve = move |admitted| lifecycle::serve(admitted, &s, &*c);
-                let threads = pool::start_workers(n, shared.stack_size, &queue, serve)?;
-                (Dispatch::Pool(queue.clone()), Some(queue), threads)
+                Some(Pool::start(n, shared.stack_size, serve)?)
             }
+        };
+        let dispatch = match &pool {
+            None => Dispatch::ThreadPerConnection,
+            Some(pool) => Dispatch::Pool(pool.submitter()),
         };
         let s = shared.clone();
         let acceptor = B::spawn("accept".to_string(), None, move || {
-            lifecycle::accept_loop(listener, s, clock, dispatch)
-        })?;
+            accept::accept_loop(listener, s, clock, dispatch)
+        });
+        let acceptor = match acceptor {
+            Ok(acceptor) => acceptor,
+            Err(e) => {
+                if let Some(pool) = pool {
+                    pool.join();
+                }
+                return Err(e);
+            }
+        };
         Ok(Running {
             shared,
             acceptor: Some(acceptor),
-            workers: worker_threads,
-            queue,
+            pool,
             unblock_accept,
             woken: B::Mutex::new(Vec::new()),
             grace,
@@ -123,11 +131,30 @@ impl<B: Backend, L: Listener> Running<B, L> {
         self.shared.observe(Event::ShutdownBegan { live });
         self.shared.limit.close();
         (self.unblock_accept)();
-        let woken = lifecycle::wake_all(&self.shared);
+        let woken = self.wake_all();
         self.woken.lock().extend(woken);
         live
     }
     // ANCHOR_END: shutdown
+
+    // ANCHOR: wake_all
+    /// Tells every live connection to finish, at the start of shutdown;
+    /// returns the wakers so `join` can cut whoever is still there after the
+    /// grace period.
+    fn wake_all(&self) -> Vec<<L::Stream as Stream>::Waker> {
+        let woken: Vec<_> = self
+            .shared
+            .roster
+            .close()
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
+        for waker in &woken {
+            waker.wake();
+        }
+        woken
+    }
+    // ANCHOR_END: wake_all
 
     // ANCHOR: join
     /// Waits for the server to stop — after [`Running::shutdown`], from this
@@ -141,13 +168,12 @@ impl<B: Backend, L: Listener> Running<B, L> {
                 (Vec::new(), 0)
             }
         };
-        if let Some(queue) = &self.queue {
-            // The accept loop is gone: nothing more can be queued, and
-            // workers finish what is there, then stop.
-            queue.close();
-        }
+        // The accept loop is gone: nothing more can be queued. The workers
+        // serve what is queued (each sees shutdown and says so), then stop;
+        // the pool is joined after the drain, which may have to cut them.
+        let pool = self.pool.take();
         let cut = self.drain_within_grace();
-        let in_workers: usize = self.workers.drain(..).map(|w| w.join().unwrap_or(1)).sum();
+        let in_workers = pool.map_or(0, Pool::join);
         let panicked = panicked_early
             + in_workers
             + threads

@@ -4,7 +4,7 @@
 //! server uses them.
 
 use super::{Drain, Shutdown};
-use crate::sync::{Backend, Condvar, Lock, Std};
+use crate::sync::{Backend, Std};
 use std::time::Duration;
 
 /// Forwards every [`Drain`] method but `wait_drained` to the inner [`Shutdown`].
@@ -28,9 +28,6 @@ macro_rules! forward_all_but_wait {
         fn wait_drained_for(&self, timeout: Duration) -> bool {
             self.0.wait_drained_for(timeout)
         }
-        fn wait_shutdown(&self) {
-            self.0.wait_shutdown()
-        }
     };
 }
 
@@ -50,9 +47,8 @@ impl<B: Backend> Drain for UnlockedCheckDrain<B> {
             if live == 0 {
                 return;
             }
-            let mut state = self.0.state.lock(); // ...and taken again: a leave may have run between.
-            state.drain_waiters += 1;
-            self.0.changed.wait(state).drain_waiters -= 1;
+            let state = self.0.state.lock(); // ...and taken again: a leave may have run between.
+            drop(state.wait());
         }
     }
 }
@@ -69,11 +65,10 @@ impl<B: Backend> Drain for IfDrain<B> {
     forward_all_but_wait!();
 
     fn wait_drained(&self) {
-        let mut state = self.0.state.lock();
+        let state = self.0.state.lock();
         if state.live > 0 {
             // BUG: should loop until the condition holds.
-            state.drain_waiters += 1;
-            self.0.changed.wait(state).drain_waiters -= 1;
+            drop(state.wait());
         }
     }
 }

@@ -37,6 +37,11 @@ impl Backend for Loom {
     fn yield_now() {
         loom::thread::yield_now();
     }
+
+    /// Lets the panic through: inside a model it is the model failing.
+    fn catch_unwind<R>(work: impl FnOnce() -> R) -> std::thread::Result<R> {
+        Ok(work())
+    }
 }
 
 forward_atomics!(sync::atomic::AtomicU64, sync::atomic::AtomicBool);

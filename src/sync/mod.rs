@@ -56,9 +56,11 @@
 //! that holds one deadlocks (loom#291) — exactly the models we write to show
 //! loom catching a lost wake-up.
 
+mod monitor;
 mod parking_lot;
 mod std;
 
+pub use self::monitor::{Monitor, MonitorGuard};
 pub use self::parking_lot::ParkingLot;
 pub use self::std::Std;
 
@@ -110,6 +112,12 @@ pub trait Backend: Sized + Send + Sync + 'static {
 
     /// Lets other threads run; spin loops call it so loom can switch threads.
     fn yield_now();
+
+    /// Runs `work` and catches a panic in it, so that one connection's
+    /// panicking handler does not take a pool worker down with it. Under a
+    /// model checker a panic is the model failing, and must reach the
+    /// checker: the model backends let it through.
+    fn catch_unwind<R>(work: impl FnOnce() -> R) -> ::std::thread::Result<R>;
 }
 
 /// The guard type of backend `B`'s mutex holding a `T`.
@@ -129,9 +137,10 @@ pub trait Lock<T>: Send + Sync {
 }
 // ANCHOR_END: backend
 
-/// A condition variable. No `wait_while`: loom lacks it (loom#393), and the
-/// explicit `while !ready { guard = cv.wait(guard) }` loop is the thing to
-/// learn anyway.
+/// A condition variable. The core never uses one directly: it waits through
+/// a [`Monitor`], which pairs it with its mutex and counts its waiters. No
+/// `wait_while`: loom lacks it (loom#393), and the explicit
+/// `while !ready { guard = guard.wait() }` loop is the thing to learn anyway.
 pub trait Condvar<B: Backend>: Send + Sync {
     /// A condition variable nobody waits on yet.
     fn new() -> Self;

@@ -36,6 +36,10 @@ impl Backend for ParkingLot {
     fn yield_now() {
         Std::yield_now();
     }
+
+    fn catch_unwind<R>(work: impl FnOnce() -> R) -> thread::Result<R> {
+        Std::catch_unwind(work)
+    }
 }
 
 /// `parking_lot::Mutex`: no poisoning, one byte of state.

@@ -34,6 +34,10 @@ impl Backend for Std {
     fn yield_now() {
         thread::yield_now();
     }
+
+    fn catch_unwind<R>(work: impl FnOnce() -> R) -> thread::Result<R> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+    }
 }
 
 forward_atomics!(sync::atomic::AtomicU64, sync::atomic::AtomicBool);

@@ -77,6 +77,10 @@ impl Backend for Traced {
     fn yield_now() {
         Loom::yield_now()
     }
+
+    fn catch_unwind<R>(work: impl FnOnce() -> R) -> std::thread::Result<R> {
+        Loom::catch_unwind(work)
+    }
 }
 
 pub struct TracedMutex<T: Send>(LoomMutex<T>);

@@ -72,8 +72,20 @@ fn an_early_handle_timeout_is_harmless() {
 #[test]
 fn draining_ends_on_eof() {
     let mut h = Harness::echo();
+    h.data(b"part");
+    assert_eq!(
+        h.conn.discarded(),
+        0,
+        "a partial line is kept, not discarded"
+    );
     h.wait(IDLE);
     assert_eq!(h.data(b"discarded\n"), vec![]);
+    assert_eq!(h.data(b"more"), vec![]);
+    assert_eq!(
+        h.conn.discarded(),
+        14,
+        "what came while draining is counted"
+    );
     assert_eq!(h.eof(), vec![Action::Close]);
     assert_eq!(h.conn.poll_timeout(), None);
 }

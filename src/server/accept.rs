@@ -1,0 +1,219 @@
+//! The blocking engines' accept loop: one thread blocked in `accept`,
+//! handing each admitted connection to a thread of its own
+//! ([`Engine::Thread`](super::Engine)) or to the pool
+//! ([`Engine::Pool`](super::Engine)), and answering refused ones on a
+//! capped number of `busy` threads.
+
+use super::driver;
+use super::lifecycle::{self, Admission, Admitted, Shared};
+use super::pool::Submitter;
+use super::transport::{Listener, Stream, Wake};
+use crate::conn::{Clock, Conn};
+use crate::limit::Limiter;
+use crate::shutdown::Drain;
+use crate::sync::{Arc, Backend, JoinHandle};
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tracing::Span;
+
+/// Where admitted connections go.
+pub enum Dispatch<S: Send, B: Backend> {
+    /// A new thread per connection, named `client-{id}`.
+    ThreadPerConnection,
+    /// Into the pool's queue.
+    Pool(Submitter<Admitted<S, B>, B>),
+}
+
+/// What the accept loop leaves behind when it ends.
+pub struct AcceptEnd<H> {
+    /// Every thread it started that may still be running, for the caller to
+    /// join after the drain.
+    pub threads: Vec<H>,
+    /// Threads it already joined on the way (finished ones, tidied up) that
+    /// had panicked.
+    pub panicked: usize,
+}
+
+/// New threads between sweeps for finished ones (see `accept_loop`).
+const SWEEP_EVERY: usize = 16;
+
+/// The accept loop. Runs until shutdown.
+pub fn accept_loop<B, L, C>(
+    listener: L,
+    shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
+    clock: Arc<C>,
+    dispatch: Dispatch<L::Stream, B>,
+) -> AcceptEnd<B::JoinHandle<()>>
+where
+    B: Backend,
+    L: Listener,
+    C: Clock,
+{
+    let mut threads: Vec<B::JoinHandle<()>> = Vec::new();
+    // Handles still running at the last sweep.
+    let mut kept = 0;
+    let mut panicked = 0;
+    let mut errors = AcceptErrors::default();
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => {
+                errors.recovered();
+                accepted
+            }
+            Err(e) => {
+                if shared.shutting_down() {
+                    break;
+                }
+                errors.back_off(e, &*shared.shutdown);
+                continue;
+            }
+        };
+        if shared.shutting_down() {
+            break; // the unblocker's connection, or the backlog: not served
+        }
+        if let Some(thread) = dispatch_one(stream, peer, &shared, &clock, &dispatch) {
+            threads.push(thread);
+        }
+        // Join threads that have finished, so a long-running server does
+        // not keep a handle per connection it ever served; count their panics.
+        // Soon, not eventually: a thread's stack goes back to the C library's
+        // cache for the next thread only when it is joined, and that cache
+        // holds 40 MiB of stacks. Sweeping every few connections costs a
+        // load per live thread; sweeping only at powers of two left up to
+        // hundreds of ended threads unjoined, and every third new thread
+        // mapped a fresh stack (`benches/server.rs`, strace).
+        if threads.len() >= kept + SWEEP_EVERY {
+            let done = threads.extract_if(.., |t| t.is_finished());
+            panicked += done.filter_map(|t| t.join().err()).count();
+            kept = threads.len();
+        }
+    }
+    AcceptEnd { threads, panicked }
+}
+
+// ANCHOR: dispatch
+/// Admits one accepted connection and hands it on: to a thread, to the pool,
+/// or to a busy answer.
+fn dispatch_one<B, S, C>(
+    stream: S,
+    peer: SocketAddr,
+    shared: &Arc<Shared<B, S::Waker>>,
+    clock: &Arc<C>,
+    dispatch: &Dispatch<S, B>,
+) -> Option<B::JoinHandle<()>>
+where
+    B: Backend,
+    S: Stream,
+    C: Clock,
+{
+    match lifecycle::admit(stream, peer, shared, clock.now()) {
+        Admission::Unserved => None,
+        Admission::Busy(stream, conn, span) => busy(stream, conn, span, shared, clock),
+        Admission::Admitted(admitted) => match dispatch {
+            Dispatch::ThreadPerConnection => {
+                let name = format!("client-{}", admitted.held.id());
+                spawn(shared, clock, name, move |shared, clock| {
+                    lifecycle::serve(admitted, &shared, &*clock);
+                })
+            }
+            Dispatch::Pool(pool) => {
+                // Refused only once the pool is closed, which happens after this loop ends;
+                // dropping it releases its guards.
+                drop(pool.submit(admitted));
+                None
+            }
+        },
+    }
+}
+// ANCHOR_END: dispatch
+
+/// Answers a refused connection on a `busy` thread of its own, or — past
+/// `busy_responders` such threads — at once on this thread: the busy line if
+/// it fits in the socket's buffer now (it does, on a fresh socket), shut
+/// down writing, close, no drain. A client whose bytes are still unread when
+/// we close may get a reset instead of the line; that is the price of not
+/// starting a thread per refused connection in a flood.
+fn busy<B, S, C>(
+    stream: S,
+    mut conn: Conn,
+    span: Span,
+    shared: &Arc<Shared<B, S::Waker>>,
+    clock: &Arc<C>,
+) -> Option<B::JoinHandle<()>>
+where
+    B: Backend,
+    S: Stream,
+    C: Clock,
+{
+    let Some(responder) = shared.busy.try_acquire() else {
+        let _entered = span.enter();
+        let shutting_down = || shared.shutting_down();
+        let cx = shared.context(&shutting_down);
+        driver::answer_without_waiting(stream, &mut conn, &**clock, &cx);
+        return None;
+    };
+    spawn(shared, clock, "busy".to_string(), move |shared, clock| {
+        lifecycle::answer_busy(stream, conn, &span, &shared, &*clock);
+        drop(responder);
+    })
+}
+
+/// Spawns a named thread with the server's stack size; a failure (out of
+/// threads or memory) is logged and the closure's captures are dropped,
+/// which releases any guards they hold.
+fn spawn<B, W, C>(
+    shared: &Arc<Shared<B, W>>,
+    clock: &Arc<C>,
+    name: String,
+    work: impl FnOnce(Arc<Shared<B, W>>, Arc<C>) + Send + 'static,
+) -> Option<B::JoinHandle<()>>
+where
+    B: Backend,
+    W: Wake,
+    C: Clock,
+{
+    let (shared, clock) = (shared.clone(), clock.clone());
+    match B::spawn(name, shared.stack_size, move || work(shared, clock)) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::error!("cannot start a connection thread: {e}");
+            None
+        }
+    }
+}
+
+/// Keeps accept errors from spinning or killing the loop. Out of file
+/// descriptors (`EMFILE`/`ENFILE`) is the classic: `accept` fails at once,
+/// forever, until a connection closes. We back off (10 ms doubling to
+/// 320 ms), log once per burst, and keep going.
+#[derive(Default)]
+struct AcceptErrors {
+    in_a_row: u32,
+}
+
+impl AcceptErrors {
+    fn back_off<D: Drain>(&mut self, e: io::Error, shutdown: &D) {
+        if matches!(
+            e.kind(),
+            ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+        ) {
+            return; // the peer gave up before we accepted: nothing to wait for
+        }
+        if self.in_a_row == 0 {
+            tracing::warn!("accept failed: {e}; backing off until it recovers");
+        }
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        let pause = Duration::from_millis(10 << self.in_a_row.min(5));
+        if !shutdown.is_shutting_down() {
+            std::thread::sleep(pause);
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.in_a_row > 0 {
+            tracing::warn!("accept recovered after {} failures", self.in_a_row);
+            self.in_a_row = 0;
+        }
+    }
+}
