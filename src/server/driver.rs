@@ -49,6 +49,8 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
         writing: Duration::ZERO,
     };
     let mut told_shutdown = false;
+    // Writing is shut down and the client's input is being read away (for the log).
+    let mut draining = false;
     // The read timeout currently set on the socket, to skip a syscall per
     // read: deadlines only move later, so a timeout that is too short just
     // wakes us early to re-arm it.
@@ -80,11 +82,12 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                 Action::ShutdownWrite => {
                     // The peer may be gone already; reading will tell.
                     drop(stream.shutdown_write());
+                    draining = true;
                     tracing::debug!("writing shut down; draining the client's input");
                 }
                 Action::Close => {
-                    if conn.discarded() > 0 {
-                        tracing::debug!(bytes = conn.discarded(), "drain ended; discarded");
+                    if draining {
+                        tracing::debug!(discarded = conn.discarded(), "drain ended");
                     }
                     return Ending::Closed;
                 }

@@ -157,7 +157,7 @@ where
     let span = tracing::debug_span!(
         "conn",
         peer = %peer,
-        engine = shared.engine,
+        engine = %shared.engine,
         id = tracing::field::Empty
     );
     let _entered = span.enter();

@@ -1,0 +1,216 @@
+//! "Watch one connection" (book chapter 10): the console a user sees with
+//! `RUST_LOG=debug`, for one greet and one echo connection, through the same
+//! console the `server` example installs. The book includes the files this
+//! test compares with, so a chapter cannot drift from what the server prints:
+//! when the narration changes on purpose, run
+//! `MANY_CLIENTS_BLESS=1 cargo test --test watch` and commit the new files.
+//!
+//! It also checks what the narration must never break: stdout carries only
+//! PROTOCOL.md's lines, and every detail line names the connection.
+#![cfg(not(loom))]
+
+#[path = "../examples/support/console.rs"]
+mod console;
+
+use many_clients::client::EchoClient;
+use many_clients::conn::Mode;
+use many_clients::server::{Engine, Server, ServerConfig};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the console wrote, line by line, tagged with the stream it went to.
+#[derive(Default)]
+struct Console {
+    lines: Vec<(Stream, String)>,
+    partial: [Vec<u8>; 2],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// One writer of the captured console.
+struct Capture(Stream, Arc<Mutex<Console>>);
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut console = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+        let console = &mut *console;
+        let partial = &mut console.partial[self.0 as usize];
+        partial.extend_from_slice(bytes);
+        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]).into_owned();
+            console.lines.push((self.0, line));
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The process-wide console at `debug`, installed once; tests take turns.
+fn console() -> (MutexGuard<'static, ()>, Arc<Mutex<Console>>) {
+    static CONSOLE: OnceLock<Arc<Mutex<Console>>> = OnceLock::new();
+    static TURN: Mutex<()> = Mutex::new(());
+    let captured = CONSOLE.get_or_init(|| {
+        let captured = Arc::new(Mutex::new(Console::default()));
+        let (out, err) = (captured.clone(), captured.clone());
+        let subscriber = console::subscriber(
+            EnvFilter::new("debug"),
+            move || Capture(Stream::Out, out.clone()),
+            move || Capture(Stream::Err, err.clone()),
+        );
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        captured
+    });
+    let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    *captured.lock().unwrap() = Console::default();
+    (turn, captured.clone())
+}
+
+/// Runs one connection against a fresh server and returns the console, with
+/// the client's port (different every run) replaced by `PORT`.
+fn watch(mode: Mode, client: impl FnOnce(SocketAddr) -> SocketAddr) -> Vec<(Stream, String)> {
+    let (_turn, captured) = console();
+    let mut config = ServerConfig::new(mode);
+    config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.engine = Engine::Thread;
+    let server = Server::bind(config).expect("bind");
+    let addr = server.local_addr();
+    let handle = server.start().expect("start");
+    let peer = client(addr);
+    // Let the connection end on its own before shutdown, or shutdown could be part of its story.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while handle.stats().live > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection never ended"
+        );
+        std::thread::yield_now();
+    }
+    handle.shutdown();
+    // After `join` every thread of the server has ended, so it has logged everything.
+    let summary = handle.join();
+    assert_eq!(summary.served, 1, "one connection, served");
+    let lines = std::mem::take(&mut captured.lock().unwrap().lines);
+    let peer = peer.to_string();
+    lines
+        .into_iter()
+        .map(|(stream, line)| (stream, line.replace(&peer, "127.0.0.1:PORT")))
+        .collect()
+}
+
+/// The text the book shows: stdout lines as they are, stderr lines too (the
+/// user sees both in one terminal).
+fn render(lines: &[(Stream, String)]) -> String {
+    lines.iter().map(|(_, line)| format!("{line}\n")).collect()
+}
+
+/// Compares with (or, blessed, writes) `book/src/generated/{name}`.
+fn check_against_book(name: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("book/src/generated")
+        .join(name);
+    if std::env::var_os("MANY_CLIENTS_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        committed,
+        text,
+        "{} no longer matches what the server prints; if the change is meant, run \
+         MANY_CLIENTS_BLESS=1 cargo test --test watch and commit it",
+        path.display()
+    );
+}
+
+/// What must hold whatever the narration says.
+fn check_console(lines: &[(Stream, String)], protocol_lines: &[&str]) {
+    let stdout: Vec<&str> = lines
+        .iter()
+        .filter(|(s, _)| *s == Stream::Out)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert_eq!(
+        stdout, protocol_lines,
+        "stdout must carry PROTOCOL.md's lines only"
+    );
+    let detail: Vec<&str> = lines
+        .iter()
+        .filter(|(s, _)| *s == Stream::Err)
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert!(
+        detail.len() >= 5,
+        "at least five lines of narration: {detail:#?}"
+    );
+    for line in &detail {
+        assert!(
+            line.starts_with("DEBUG conn{peer=127.0.0.1:PORT engine=thread"),
+            "every detail line names the connection: {line}"
+        );
+    }
+}
+
+#[test]
+fn one_greet_connection_narrated() {
+    let lines = watch(Mode::Greet, |addr| {
+        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.write_all(b"Hello, Server!").unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "Hello Client 1, server received your message!");
+        stream.local_addr().unwrap()
+    });
+    check_console(
+        &lines,
+        &[
+            "Client 1 connected from 127.0.0.1:PORT",
+            "Client 1 says: Hello, Server!",
+            "Client 1 disconnected.",
+        ],
+    );
+    check_against_book("watch-greet.txt", &render(&lines));
+}
+
+#[test]
+fn one_echo_connection_narrated() {
+    let lines = watch(Mode::Echo, |addr| {
+        let mut client = EchoClient::connect(addr, TIMEOUT).unwrap();
+        let local = client.stream().local_addr().unwrap();
+        for line in ["hello", "bye"] {
+            let reply = client.exchange(line).unwrap();
+            assert!(reply.ends_with(&format!("Server got '{line}'")), "{reply}");
+        }
+        // Close our side and wait for the server's EOF: the server has seen ours by then.
+        client.stream().shutdown(Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let mut stream = client.stream();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "nothing after the replies");
+        local
+    });
+    check_console(
+        &lines,
+        &[
+            "[+] Connected: 127.0.0.1:PORT",
+            "[-] Disconnected: 127.0.0.1:PORT",
+        ],
+    );
+    check_against_book("watch-echo.txt", &render(&lines));
+}
