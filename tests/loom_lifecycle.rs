@@ -81,7 +81,7 @@ fn lifecycle(connections: usize, max_connections: usize, workers: Option<usize>)
         .collect();
     let mut config = ServerConfig::new(Mode::Greet);
     config.max_connections = max_connections;
-    let shared = config.shared::<Model, PipeWaker<Model>>();
+    let shared = config.shared::<Model>();
     let (counter, limit) = (shared.counter.clone(), shared.limit.clone());
     let clock = Frozen(SystemClock.now());
     // ANCHOR: run_and_shut_down

@@ -10,6 +10,7 @@ use super::pool::Submitter;
 use super::transport::{Listener, Stream, Wake};
 use crate::conn::{Clock, Conn};
 use crate::limit::Limiter;
+use crate::registry::Roster;
 use crate::shutdown::Drain;
 use crate::sync::{Arc, Backend, JoinHandle};
 use std::io::{self, ErrorKind};
@@ -38,11 +39,32 @@ pub struct AcceptEnd<H> {
 /// New threads between sweeps for finished ones (see `accept_loop`).
 const SWEEP_EVERY: usize = 16;
 
+/// What the accept loop's threads share: the server's state, the roster
+/// of wakers shutdown uses to reach connections blocked in `read`, and the
+/// clock.
+pub struct Context<B: Backend, W: Wake, C> {
+    /// The server's shared state.
+    pub shared: Arc<Shared<B>>,
+    /// Wakers of the connections being served, for shutdown.
+    pub roster: Arc<Roster<W, B>>,
+    /// Where connections read the time.
+    pub clock: Arc<C>,
+}
+
+impl<B: Backend, W: Wake, C> Clone for Context<B, W, C> {
+    fn clone(&self) -> Self {
+        Context {
+            shared: self.shared.clone(),
+            roster: self.roster.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
 /// The accept loop. Runs until shutdown.
 pub fn accept_loop<B, L, C>(
     listener: L,
-    shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
-    clock: Arc<C>,
+    cx: Context<B, <L::Stream as Stream>::Waker, C>,
     dispatch: Dispatch<L::Stream, B>,
 ) -> AcceptEnd<B::JoinHandle<()>>
 where
@@ -50,6 +72,7 @@ where
     L: Listener,
     C: Clock,
 {
+    let shared = &cx.shared;
     let mut threads: Vec<B::JoinHandle<()>> = Vec::new();
     // Handles still running at the last sweep.
     let mut kept = 0;
@@ -72,7 +95,7 @@ where
         if shared.shutting_down() {
             break; // the unblocker's connection, or the backlog: not served
         }
-        if let Some(thread) = dispatch_one(stream, peer, &shared, &clock, &dispatch) {
+        if let Some(thread) = dispatch_one(stream, peer, &cx, &dispatch) {
             threads.push(thread);
         }
         // Join threads that have finished, so a long-running server does
@@ -98,8 +121,7 @@ where
 fn dispatch_one<B, S, C>(
     stream: S,
     peer: SocketAddr,
-    shared: &Arc<Shared<B, S::Waker>>,
-    clock: &Arc<C>,
+    cx: &Context<B, S::Waker, C>,
     dispatch: &Dispatch<S, B>,
 ) -> Option<B::JoinHandle<()>>
 where
@@ -107,14 +129,14 @@ where
     S: Stream,
     C: Clock,
 {
-    match lifecycle::admit(stream, peer, shared, clock.now()) {
+    match lifecycle::admit(stream, peer, &cx.shared, cx.clock.now()) {
         Admission::Unserved => None,
-        Admission::Busy(stream, conn, span) => busy(stream, conn, span, shared, clock),
+        Admission::Busy(stream, conn, span) => busy(stream, conn, span, cx),
         Admission::Admitted(admitted) => match dispatch {
             Dispatch::ThreadPerConnection => {
                 let name = format!("client-{}", admitted.held.id());
-                spawn(shared, clock, name, move |shared, clock| {
-                    lifecycle::serve(admitted, &shared, &*clock);
+                spawn(cx, name, move |cx| {
+                    lifecycle::serve(admitted, &cx.shared, &cx.roster, &*cx.clock);
                 })
             }
             Dispatch::Pool(pool) => {
@@ -138,23 +160,23 @@ fn busy<B, S, C>(
     stream: S,
     mut conn: Conn,
     span: Span,
-    shared: &Arc<Shared<B, S::Waker>>,
-    clock: &Arc<C>,
+    cx: &Context<B, S::Waker, C>,
 ) -> Option<B::JoinHandle<()>>
 where
     B: Backend,
     S: Stream,
     C: Clock,
 {
+    let shared = &cx.shared;
     let Some(responder) = shared.busy.try_acquire() else {
         let _entered = span.enter();
         let shutting_down = || shared.shutting_down();
-        let cx = shared.context(&shutting_down);
-        driver::answer_without_waiting(stream, &mut conn, &**clock, &cx);
+        let driver_cx = shared.context(&shutting_down);
+        driver::answer_without_waiting(stream, &mut conn, &*cx.clock, &driver_cx);
         return None;
     };
-    spawn(shared, clock, "busy".to_string(), move |shared, clock| {
-        lifecycle::answer_busy(stream, conn, &span, &shared, &*clock);
+    spawn(cx, "busy".to_string(), move |cx| {
+        lifecycle::answer_busy(stream, conn, &span, &cx.shared, &*cx.clock);
         drop(responder);
     })
 }
@@ -163,18 +185,17 @@ where
 /// threads or memory) is logged and the closure's captures are dropped,
 /// which releases any guards they hold.
 fn spawn<B, W, C>(
-    shared: &Arc<Shared<B, W>>,
-    clock: &Arc<C>,
+    cx: &Context<B, W, C>,
     name: String,
-    work: impl FnOnce(Arc<Shared<B, W>>, Arc<C>) + Send + 'static,
+    work: impl FnOnce(Context<B, W, C>) + Send + 'static,
 ) -> Option<B::JoinHandle<()>>
 where
     B: Backend,
     W: Wake,
     C: Clock,
 {
-    let (shared, clock) = (shared.clone(), clock.clone());
-    match B::spawn(name, shared.stack_size, move || work(shared, clock)) {
+    let cx = cx.clone();
+    match B::spawn(name, cx.shared.stack_size, move || work(cx)) {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::error!("cannot start a connection thread: {e}");

@@ -23,7 +23,7 @@
 
 use super::driver::{self, Context, Ending};
 use super::observe::{Event, Observer};
-use super::transport::{Stream, Wake};
+use super::transport::Stream;
 use crate::conn::{Clock, Conn, ConnConfig, Mode, Now};
 use crate::counter::{ClientGuard, Counter};
 use crate::limit::{Limit, Limiter, Permit};
@@ -37,7 +37,7 @@ use tracing::Span;
 /// Everything the threads of one server share. Each field is an `Arc` (or
 /// inside one) because threads come and go in any order; the last one out
 /// frees it.
-pub struct Shared<B: Backend, W: Wake> {
+pub struct Shared<B: Backend> {
     /// Protocol settings every connection copies.
     pub conn: ConnConfig,
     /// Ids and active/peak/served counts; chosen at run time
@@ -55,10 +55,6 @@ pub struct Shared<B: Backend, W: Wake> {
     /// The shutdown flag and the drain; each accepted connection holds a
     /// [`Live`] guard until it is released.
     pub shutdown: Arc<Shutdown<B>>,
-    /// Wakers of connections blocked in `read`, so shutdown can reach them
-    /// (the blocking engines; an event loop is woken as a whole). Entries
-    /// are removed by the connection's `Registration` guard.
-    pub roster: Arc<Roster<W, B>>,
     /// Busy answers sent. Only the thread that admits writes it; `Relaxed`
     /// because it is read after `join`, which orders everything before it.
     pub refused: B::AtomicU64,
@@ -70,7 +66,7 @@ pub struct Shared<B: Backend, W: Wake> {
     pub observer: Option<Arc<dyn Observer>>,
 }
 
-impl<B: Backend, W: Wake> Shared<B, W> {
+impl<B: Backend> Shared<B> {
     /// Whether shutdown has begun.
     pub fn shutting_down(&self) -> bool {
         self.shutdown.is_shutting_down()
@@ -143,15 +139,9 @@ pub enum Admission<S: Send, B: Backend> {
 /// Admits one accepted connection: busy, unserved, or guards and an id.
 /// Everything it logs, it logs before returning, so a connection's first
 /// lines come in order whatever thread serves it next.
-pub fn admit<B, W, S>(
-    stream: S,
-    peer: SocketAddr,
-    shared: &Shared<B, W>,
-    now: Now,
-) -> Admission<S, B>
+pub fn admit<B, S>(stream: S, peer: SocketAddr, shared: &Shared<B>, now: Now) -> Admission<S, B>
 where
     B: Backend,
-    W: Wake,
     S: Send,
 {
     let span = tracing::debug_span!(
@@ -230,7 +220,7 @@ impl<B: Backend> Held<B> {
     /// guards — counted served before the drain sees it go, so the summary
     /// printed after the drain is exact; the slot is freed last. Call it
     /// inside the connection's span.
-    pub fn release<W: Wake>(self, ending: Ending, shared: &Shared<B, W>) {
+    pub fn release(self, ending: Ending, shared: &Shared<B>) {
         let Held {
             peer,
             span: _,
@@ -265,9 +255,15 @@ impl<B: Backend> Held<B> {
 
 // ANCHOR: serve
 /// Serves one admitted connection to the end on the current thread: the
-/// blocking engines' way (a thread per connection, or a pool worker).
-pub fn serve<B, S, C>(admitted: Admitted<S, B>, shared: &Shared<B, S::Waker>, clock: &C)
-where
+/// blocking engines' way (a thread per connection, or a pool worker). The
+/// connection registers a waker in `roster` so shutdown can reach it while
+/// it is blocked in `read`.
+pub fn serve<B, S, C>(
+    admitted: Admitted<S, B>,
+    shared: &Shared<B>,
+    roster: &Arc<Roster<S::Waker, B>>,
+    clock: &C,
+) where
     B: Backend,
     S: Stream,
     C: Clock + ?Sized,
@@ -289,7 +285,7 @@ where
     }
     // Register a waker so shutdown can reach us in `read`. Refused means
     // shutdown already took the list: we tell ourselves instead.
-    let registration = match shared.roster.register(id, stream.waker()) {
+    let registration = match roster.register(id, stream.waker()) {
         Ok(registration) => {
             tracing::debug!("registered for shutdown");
             Some(registration)
@@ -322,7 +318,7 @@ pub fn answer_busy<B, S, C>(
     mut stream: S,
     mut conn: Conn,
     span: &Span,
-    shared: &Shared<B, S::Waker>,
+    shared: &Shared<B>,
     clock: &C,
 ) where
     B: Backend,

@@ -46,7 +46,6 @@ pub use running::{LiveStats, Running, Summary};
 use crate::conn::{ConnConfig, Mode, SystemClock};
 use crate::counter::CounterKind;
 use crate::limit::Limit;
-use crate::registry::Roster;
 use crate::shutdown::Shutdown;
 use crate::sync::{Arc, AtomicU64, Std};
 use lifecycle::Shared;
@@ -169,14 +168,13 @@ impl ServerConfig {
     }
 
     /// The shared state a server with this config starts with, on backend `B`.
-    pub fn shared<B: crate::sync::Backend, W: transport::Wake>(&self) -> Shared<B, W> {
+    pub fn shared<B: crate::sync::Backend>(&self) -> Shared<B> {
         Shared {
             conn: self.conn_config(),
             counter: self.counter.build::<B>(),
             limit: Arc::new(Limit::new(self.max_connections)),
             busy: Arc::new(Limit::new(self.busy_responders)),
             shutdown: Arc::new(Shutdown::new()),
-            roster: Arc::new(Roster::new()),
             refused: <B::AtomicU64 as AtomicU64>::new(0),
             stack_size: Some(self.stack_size),
             engine: self.engine.name(),
@@ -236,7 +234,7 @@ impl Server {
     /// Starts the accept loop on its own thread and returns at once.
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.local_addr();
-        let shared = self.config.shared::<Std, _>();
+        let shared = self.config.shared::<Std>();
         let running = Running::start(
             self.listener,
             shared,

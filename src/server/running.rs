@@ -11,7 +11,7 @@
 //! 4. (in `join`) wait for the drain up to the grace period, cut whoever is
 //!    left, then join every thread.
 
-use super::accept::{self, AcceptEnd, Dispatch};
+use super::accept::{self, AcceptEnd, Context, Dispatch};
 use super::lifecycle::{self, Admitted, Shared};
 use super::observe::Event;
 use super::pool::Pool;
@@ -19,7 +19,7 @@ use super::transport::{Listener, Stream, Wake};
 use crate::conn::Clock;
 use crate::counter::Stats;
 use crate::limit::Limiter;
-use crate::registry::Registry;
+use crate::registry::{Registry, Roster};
 use crate::shutdown::Drain;
 use crate::sync::{Arc, AtomicU64, Backend, JoinHandle, Lock, Ordering};
 use std::io;
@@ -55,7 +55,9 @@ pub struct LiveStats {
 
 /// A started server: its accept loop, its workers and what they share.
 pub struct Running<B: Backend, L: Listener> {
-    shared: Arc<Shared<B, <L::Stream as Stream>::Waker>>,
+    shared: Arc<Shared<B>>,
+    /// Wakers of the connections being served; shutdown takes them all.
+    roster: Arc<Roster<<L::Stream as Stream>::Waker, B>>,
     acceptor: Option<B::JoinHandle<AcceptEnd<B::JoinHandle<()>>>>,
     /// The worker pool, with `--engine pool`.
     pool: Option<Pool<Admitted<L::Stream, B>, B>>,
@@ -70,7 +72,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// Starts the accept loop (and `workers` pool threads, if any).
     pub fn start<C: Clock>(
         listener: L,
-        shared: Shared<B, <L::Stream as Stream>::Waker>,
+        shared: Shared<B>,
         clock: C,
         workers: Option<usize>,
         grace: Duration,
@@ -78,11 +80,17 @@ impl<B: Backend, L: Listener> Running<B, L> {
         let shared = Arc::new(shared);
         let clock = Arc::new(clock);
         let unblock_accept = listener.unblocker()?;
+        let cx = Context {
+            shared: shared.clone(),
+            roster: Arc::new(Roster::new()),
+            clock,
+        };
         let pool = match workers {
             None => None,
             Some(n) => {
-                let (s, c) = (shared.clone(), clock.clone());
-                let serve = move |admitted| lifecycle::serve(admitted, &s, &*c);
+                let c = cx.clone();
+                let serve =
+                    move |admitted| lifecycle::serve(admitted, &c.shared, &c.roster, &*c.clock);
                 Some(Pool::start(n, shared.stack_size, serve)?)
             }
         };
@@ -90,9 +98,9 @@ impl<B: Backend, L: Listener> Running<B, L> {
             None => Dispatch::ThreadPerConnection,
             Some(pool) => Dispatch::Pool(pool.submitter()),
         };
-        let s = shared.clone();
+        let roster = cx.roster.clone();
         let acceptor = B::spawn("accept".to_string(), None, move || {
-            accept::accept_loop(listener, s, clock, dispatch)
+            accept::accept_loop(listener, cx, dispatch)
         });
         let acceptor = match acceptor {
             Ok(acceptor) => acceptor,
@@ -105,6 +113,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
         };
         Ok(Running {
             shared,
+            roster,
             acceptor: Some(acceptor),
             pool,
             unblock_accept,
@@ -142,13 +151,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// returns the wakers so `join` can cut whoever is still there after the
     /// grace period.
     fn wake_all(&self) -> Vec<<L::Stream as Stream>::Waker> {
-        let woken: Vec<_> = self
-            .shared
-            .roster
-            .close()
-            .into_iter()
-            .map(|(_, w)| w)
-            .collect();
+        let woken: Vec<_> = self.roster.close().into_iter().map(|(_, w)| w).collect();
         for waker in &woken {
             waker.wake();
         }
