@@ -41,10 +41,12 @@ struct Args {
     /// Seconds shutdown waits for busy connections before cutting them.
     #[arg(long, default_value = "5", value_parser = seconds)]
     grace: Duration,
-    /// How connections are served: a thread each, or a pool of worker threads.
+    /// How connections are served: a thread each, a pool of worker threads,
+    /// or event loops [default: thread].
     #[arg(long, value_enum)]
     engine: Option<EngineArg>,
-    /// The pool's size. Given without --engine it means --engine pool.
+    /// The pool's size, or the number of event loops [default: one per core].
+    /// Given without --engine it means --engine pool.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     workers: Option<u64>,
     /// Which client counter to use.
@@ -68,6 +70,7 @@ enum ModeArg {
 enum EngineArg {
     Thread,
     Pool,
+    Events,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -77,9 +80,9 @@ enum CounterArg {
     Atomic,
 }
 
-/// PROTOCOL.md: `--workers N` is the pool's size; given alone it means the pool.
+/// PROTOCOL.md: `--workers N` is the pool's size or the number of event
+/// loops; given alone it means the pool.
 fn engine(engine: Option<EngineArg>, workers: Option<u64>) -> Result<Engine, String> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = workers.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     match (engine, workers) {
         (None | Some(EngineArg::Thread), None) => Ok(Engine::Thread),
@@ -87,7 +90,10 @@ fn engine(engine: Option<EngineArg>, workers: Option<u64>) -> Result<Engine, Str
             Err("--workers does not apply to --engine thread (a thread per connection)".into())
         }
         (None | Some(EngineArg::Pool), workers) => Ok(Engine::Pool {
-            workers: workers.unwrap_or(cores),
+            workers: workers.unwrap_or_else(Engine::per_core),
+        }),
+        (Some(EngineArg::Events), loops) => Ok(Engine::Events {
+            loops: loops.unwrap_or_else(Engine::per_core),
         }),
     }
 }

@@ -11,7 +11,6 @@ use super::transport::{Listener, Stream, Wake};
 use crate::conn::{Clock, Conn};
 use crate::limit::Limiter;
 use crate::registry::Roster;
-use crate::shutdown::Drain;
 use crate::sync::{Arc, Backend, JoinHandle};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -88,7 +87,9 @@ where
                 if shared.shutting_down() {
                     break;
                 }
-                errors.back_off(e, &*shared.shutdown);
+                if let Some(pause) = errors.failed(&e) {
+                    std::thread::sleep(pause);
+                }
                 continue;
             }
         };
@@ -204,34 +205,35 @@ where
     }
 }
 
-/// Keeps accept errors from spinning or killing the loop. Out of file
+/// Keeps accept errors from spinning or killing an accept loop. Out of file
 /// descriptors (`EMFILE`/`ENFILE`) is the classic: `accept` fails at once,
-/// forever, until a connection closes. We back off (10 ms doubling to
-/// 320 ms), log once per burst, and keep going.
+/// forever, until a connection closes. The caller pauses accepting for what
+/// [`AcceptErrors::failed`] says (10 ms doubling to 320 ms) — a thread by
+/// sleeping, an event loop with a timer — and it is logged once per burst.
 #[derive(Default)]
-struct AcceptErrors {
+pub struct AcceptErrors {
     in_a_row: u32,
 }
 
 impl AcceptErrors {
-    fn back_off<D: Drain>(&mut self, e: io::Error, shutdown: &D) {
+    /// `accept` failed with `e`: how long to pause before the next try, or
+    /// `None` to try again at once.
+    pub fn failed(&mut self, e: &io::Error) -> Option<Duration> {
         if matches!(
             e.kind(),
             ErrorKind::Interrupted | ErrorKind::ConnectionAborted
         ) {
-            return; // the peer gave up before we accepted: nothing to wait for
+            return None; // the peer gave up before we accepted: nothing to wait for
         }
         if self.in_a_row == 0 {
             tracing::warn!("accept failed: {e}; backing off until it recovers");
         }
         self.in_a_row = self.in_a_row.saturating_add(1);
-        let pause = Duration::from_millis(10 << self.in_a_row.min(5));
-        if !shutdown.is_shutting_down() {
-            std::thread::sleep(pause);
-        }
+        Some(Duration::from_millis(10 << self.in_a_row.min(5)))
     }
 
-    fn recovered(&mut self) {
+    /// `accept` worked: the next failure is logged again.
+    pub fn recovered(&mut self) {
         if self.in_a_row > 0 {
             tracing::warn!("accept recovered after {} failures", self.in_a_row);
             self.in_a_row = 0;

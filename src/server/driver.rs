@@ -21,6 +21,8 @@ pub enum Ending {
     ReadFailed,
     /// A write failed or made no progress for the write timeout.
     WriteFailed,
+    /// Still open when the shutdown grace period ran out, and cut.
+    Cut,
 }
 
 /// What the driver needs from the server around it.
@@ -91,7 +93,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
                     }
                     return Ending::Closed;
                 }
-                Action::Report(report) => note(conn, &report, cx),
+                Action::Report(report) => note(conn, &report, cx.observer),
             }
         }
         // ANCHOR: told_shutdown
@@ -303,7 +305,8 @@ fn read_failed(e: io::Error) -> Ending {
 }
 
 /// Logs a report: the greet "says" line at info, bad input as warnings.
-fn note(conn: &Conn, report: &Report, cx: &Context<'_>) {
+/// Shared with the event loops, so a report reads the same whatever the engine.
+pub(super) fn note(conn: &Conn, report: &Report, observer: Option<&dyn Observer>) {
     let id = conn.id();
     match report {
         Report::Greeting(message) => {
@@ -317,7 +320,7 @@ fn note(conn: &Conn, report: &Report, cx: &Context<'_>) {
         Report::IdleTimeout => tracing::warn!("client {id}: idle timeout, closing"),
         Report::ShuttingDown => tracing::debug!("client {id}: told the server is shutting down"),
     }
-    if let Some(o) = cx.observer {
+    if let Some(o) = observer {
         let len = match report {
             Report::Greeting(message) => Some(message.len()),
             Report::Line { len } => Some(*len),

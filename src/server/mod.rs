@@ -33,6 +33,7 @@
 
 pub mod accept;
 pub mod driver;
+pub mod events;
 pub mod lifecycle;
 pub mod observe;
 pub mod pipe;
@@ -67,6 +68,13 @@ pub enum Engine {
         /// How many worker threads.
         workers: usize,
     },
+    /// Readiness event loops on `mio` (`--engine events --workers N`): each
+    /// loop thread serves any number of connections, waiting for whichever
+    /// is ready.
+    Events {
+        /// How many loop threads.
+        loops: usize,
+    },
 }
 
 impl Engine {
@@ -75,7 +83,13 @@ impl Engine {
         match self {
             Engine::Thread => "thread",
             Engine::Pool { .. } => "pool",
+            Engine::Events { .. } => "events",
         }
+    }
+
+    /// One thread (pool worker or event loop) per core: PROTOCOL.md's default size.
+    pub fn per_core() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 
@@ -115,6 +129,8 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// An event hook (the demo's timeline, tests).
     pub observer: Option<Arc<dyn Observer>>,
+    /// How connections reach the event loops (`Engine::Events` only).
+    pub listeners: events::Listeners,
 }
 
 impl ServerConfig {
@@ -154,6 +170,7 @@ impl ServerConfig {
             counter: CounterKind::default(),
             backlog: 1024,
             observer: None,
+            listeners: events::Listeners::default(),
         }
     }
 
@@ -213,6 +230,9 @@ impl Server {
             Type::STREAM,
             Some(Protocol::TCP),
         )?;
+        if let Engine::Events { .. } = config.engine {
+            events::prepare(&socket, config.listeners)?;
+        }
         // Restarting right after a shutdown must not fail on TIME_WAIT.
         // ANCHOR: backlog
         socket.set_reuse_address(true)?;
@@ -231,28 +251,48 @@ impl Server {
         self.listener.local_addr().unwrap_or(self.config.addr)
     }
 
-    /// Starts the accept loop on its own thread and returns at once.
+    /// Starts serving (an accept thread, a pool or event loops, by the
+    /// config's engine) and returns at once.
     pub fn start(self) -> io::Result<ServerHandle> {
         let addr = self.local_addr();
-        let shared = self.config.shared::<Std>();
-        let running = Running::start(
-            self.listener,
-            shared,
-            SystemClock,
-            match self.config.engine {
-                Engine::Thread => None,
-                Engine::Pool { workers } => Some(workers),
-            },
-            self.config.grace,
-        )?;
-        Ok(ServerHandle { running, addr })
+        let config = self.config;
+        let (listener, shared) = (self.listener, config.shared::<Std>());
+        let workers = match config.engine {
+            Engine::Thread | Engine::Events { .. } => None,
+            Engine::Pool { workers } => Some(workers),
+        };
+        let engine = match config.engine {
+            Engine::Thread | Engine::Pool { .. } => Engines::Blocking(Running::start(
+                listener,
+                shared,
+                SystemClock,
+                workers,
+                config.grace,
+            )?),
+            Engine::Events { loops } => Engines::Events(events::Running::start(
+                listener,
+                shared,
+                SystemClock,
+                loops,
+                config.listeners,
+                config.backlog,
+                config.grace,
+            )?),
+        };
+        Ok(ServerHandle { engine, addr })
     }
 }
 
 /// A running TCP server: ask it to stop, wait for it, read its counts.
 pub struct ServerHandle {
-    running: Running<Std, TcpListener>,
+    engine: Engines,
     addr: SocketAddr,
+}
+
+/// The running engine: the two blocking ones share their shell.
+enum Engines {
+    Blocking(Running<Std, TcpListener>),
+    Events(events::Running),
 }
 
 impl ServerHandle {
@@ -263,18 +303,27 @@ impl ServerHandle {
 
     /// Counts right now.
     pub fn stats(&self) -> LiveStats {
-        self.running.stats()
+        match &self.engine {
+            Engines::Blocking(running) => running.stats(),
+            Engines::Events(running) => running.stats(),
+        }
     }
 
     /// Begins graceful shutdown; returns the live connections at that
     /// moment (the `Shutting down: waiting for {n} clients...` number).
     pub fn shutdown(&self) -> usize {
-        self.running.shutdown()
+        match &self.engine {
+            Engines::Blocking(running) => running.shutdown(),
+            Engines::Events(running) => running.shutdown(),
+        }
     }
 
     /// Waits until the server has stopped (someone must call
     /// [`ServerHandle::shutdown`]) and returns the final counts.
     pub fn join(self) -> Summary {
-        self.running.join()
+        match self.engine {
+            Engines::Blocking(running) => running.join(),
+            Engines::Events(running) => running.join(),
+        }
     }
 }

@@ -124,11 +124,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
 
     /// Counts right now.
     pub fn stats(&self) -> LiveStats {
-        LiveStats {
-            clients: self.shared.counter.stats(),
-            refused: self.shared.refused.load(Ordering::Relaxed),
-            live: self.shared.shutdown.live(),
-        }
+        stats(&self.shared)
     }
 
     // ANCHOR: shutdown
@@ -136,9 +132,7 @@ impl<B: Backend, L: Listener> Running<B, L> {
     /// when it began. Returns at once; [`Running::join`] waits. Calling it
     /// again is harmless.
     pub fn shutdown(&self) -> usize {
-        let live = self.shared.shutdown.begin();
-        self.shared.observe(Event::ShutdownBegan { live });
-        self.shared.limit.close();
+        let live = begin_shutdown(&self.shared);
         (self.unblock_accept)();
         let woken = self.wake_all();
         self.woken.lock().extend(woken);
@@ -175,7 +169,11 @@ impl<B: Backend, L: Listener> Running<B, L> {
         // serve what is queued (each sees shutdown and says so), then stop;
         // the pool is joined after the drain, which may have to cut them.
         let pool = self.pool.take();
-        let cut = self.drain_within_grace();
+        let cut = drain_within_grace(&self.shared, self.grace, || {
+            for waker in self.woken.lock().iter() {
+                waker.cut();
+            }
+        });
         let in_workers = pool.map_or(0, Pool::join);
         let panicked = panicked_early
             + in_workers
@@ -184,38 +182,70 @@ impl<B: Backend, L: Listener> Running<B, L> {
                 .map(|t| t.join())
                 .filter(Result::is_err)
                 .count();
-        self.shared.observe(Event::Drained);
-        let clients = self.shared.counter.stats();
-        Summary {
-            served: clients.served,
-            peak: clients.peak,
-            refused: self.shared.refused.load(Ordering::Relaxed),
-            cut,
-            panicked,
-        }
-    }
-
-    /// Waits for the drain; cuts stragglers once the grace period is over.
-    /// Returns how many were cut.
-    fn drain_within_grace(&self) -> usize {
-        let drain = &self.shared.shutdown;
-        let deadline = Instant::now() + self.grace;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if drain.wait_drained_for(left) {
-                return 0;
-            }
-            if left.is_zero() {
-                break;
-            }
-        }
-        let cut = drain.live();
-        tracing::warn!("grace period over: cutting {cut} connections");
-        for waker in self.woken.lock().iter() {
-            waker.cut();
-        }
-        drain.wait_drained();
-        cut
+        summary(&self.shared, cut, panicked)
     }
     // ANCHOR_END: join
+}
+
+// The steps of shutdown every engine takes the same way.
+
+/// Counts right now.
+pub(super) fn stats<B: Backend>(shared: &Shared<B>) -> LiveStats {
+    LiveStats {
+        clients: shared.counter.stats(),
+        refused: shared.refused.load(Ordering::Relaxed),
+        live: shared.shutdown.live(),
+    }
+}
+
+// ANCHOR: begin_shutdown
+/// Begins shutdown: later connections are refused, the limit closes, the
+/// observer hears of it. Returns the live connections at that moment. The
+/// engine then wakes its connections its own way.
+pub(super) fn begin_shutdown<B: Backend>(shared: &Shared<B>) -> usize {
+    let live = shared.shutdown.begin();
+    shared.observe(Event::ShutdownBegan { live });
+    shared.limit.close();
+    live
+}
+// ANCHOR_END: begin_shutdown
+
+// ANCHOR: drain_within_grace
+/// Waits for the drain; once the grace period is over, `cut`s whoever is
+/// left and waits for them. Returns how many were cut.
+pub(super) fn drain_within_grace<B: Backend>(
+    shared: &Shared<B>,
+    grace: Duration,
+    cut: impl FnOnce(),
+) -> usize {
+    let drain = &shared.shutdown;
+    let deadline = Instant::now() + grace;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if drain.wait_drained_for(left) {
+            return 0;
+        }
+        if left.is_zero() {
+            break;
+        }
+    }
+    let left = drain.live();
+    tracing::warn!("grace period over: cutting {left} connections");
+    cut();
+    drain.wait_drained();
+    left
+}
+// ANCHOR_END: drain_within_grace
+
+/// The final counts, once every connection has ended.
+pub(super) fn summary<B: Backend>(shared: &Shared<B>, cut: usize, panicked: usize) -> Summary {
+    shared.observe(Event::Drained);
+    let clients = shared.counter.stats();
+    Summary {
+        served: clients.served,
+        peak: clients.peak,
+        refused: shared.refused.load(Ordering::Relaxed),
+        cut,
+        panicked,
+    }
 }

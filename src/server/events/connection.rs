@@ -1,0 +1,475 @@
+//! One connection on an event loop: the same [`Conn`] as the thread engines
+//! run, behind a shell that never blocks. Where the blocking driver waits in
+//! `read` or `write`, this one returns to the loop and is called again when
+//! the socket is ready.
+//!
+//! Three things a blocking thread gets for free must be done by hand here:
+//! * **Replies queue up.** A write takes what fits in the socket's buffer;
+//!   the rest waits in [`Outgoing`] until the socket is writable again.
+//! * **A client that never reads is not allowed to make the queue grow.**
+//!   Past [`OUT_LIMIT`] queued bytes the connection stops reading — the
+//!   client's later lines wait in the kernel — and a write that makes no
+//!   progress for the write timeout closes it (PROTOCOL.md: "a write that
+//!   makes no progress for `--idle-timeout` seconds").
+//! * **Time spent waiting for the client to read is not idleness.** As in the
+//!   blocking driver (`WaitClock`), the connection's deadlines run on a
+//!   clock that stops while replies are stuck in the queue.
+
+use crate::conn::{Action, Conn, Now};
+use crate::server::driver::{self, Ending};
+use crate::server::lifecycle::{Held, Shared};
+use crate::server::observe::Event;
+use crate::sync::Std;
+use mio::net::TcpStream;
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+use tracing::Span;
+
+/// Queued reply bytes past which a connection stops reading until the client
+/// has taken some: the most memory a client that never reads can make the
+/// server hold for it, beyond the kernel's buffers.
+pub const OUT_LIMIT: usize = 64 * 1024;
+
+/// Queued replies, kept only while the client is slower than the server.
+#[derive(Debug, Default)]
+pub struct Outgoing {
+    /// Bytes not yet written, from `start` on. Freed when it empties, so an
+    /// idle connection holds no buffer.
+    bytes: Vec<u8>,
+    start: usize,
+    /// Each queued reply, oldest first: its whole length (for the
+    /// observer's `Replied` event) and how many of its bytes are still
+    /// queued (only the oldest can have gone out in part).
+    replies: VecDeque<(usize, usize)>,
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        self.bytes.len() - self.start
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues the unwritten `rest` of a reply `reply_len` bytes long.
+    fn push(&mut self, rest: &[u8], reply_len: usize) {
+        self.bytes.extend_from_slice(rest);
+        self.replies.push_back((reply_len, rest.len()));
+    }
+
+    /// `n` more bytes went out; returns the lengths of the replies that are
+    /// now complete.
+    fn advance(&mut self, mut n: usize) -> Vec<usize> {
+        self.start += n;
+        let mut done = Vec::new();
+        while let Some((len, left)) = self.replies.front_mut() {
+            if n < *left {
+                *left -= n;
+                break;
+            }
+            n -= *left;
+            done.push(*len);
+            self.replies.pop_front();
+        }
+        if self.is_empty() {
+            // Give the memory back: a burst must not cost for the connection's whole life.
+            *self = Outgoing::default();
+        }
+        done
+    }
+}
+
+/// Whether a connection is still open after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Still open.
+    Open,
+    /// Finished; the loop closes it and releases it.
+    Done(Ending),
+}
+
+/// One connection served by an event loop.
+pub struct Connection {
+    stream: TcpStream,
+    conn: Conn,
+    /// The guards of an admitted connection; `None` for a busy answer.
+    held: Option<Held<Std>>,
+    span: Span,
+    out: Outgoing,
+    /// `ShutdownWrite` came while replies were queued: do it once they are out.
+    shutdown_write_pending: bool,
+    /// `Close` came while replies were queued: close once they are out.
+    close_pending: bool,
+    /// Writing is shut down and the client's input is being read away (for the log).
+    draining: bool,
+    /// Reading stopped because too much is queued for this client.
+    paused: bool,
+    /// Readiness is edge-triggered: once the socket was reported readable, it
+    /// stays so for us until a read says `WouldBlock`.
+    readable: bool,
+    /// Time the connection has spent with replies stuck in the queue, and
+    /// since when it is stuck now: the wait clock's offset.
+    stalled_for: Duration,
+    stalled_since: Option<Instant>,
+    /// The last time a write made progress while replies were queued.
+    last_progress: Instant,
+    /// Where the loop's timers have this connection filed.
+    pub filed: Option<Instant>,
+}
+
+impl Connection {
+    /// A connection to serve: admitted (with its guards) or busy (without).
+    pub fn new(
+        stream: TcpStream,
+        conn: Conn,
+        held: Option<Held<Std>>,
+        span: Span,
+        now: Instant,
+    ) -> Self {
+        Connection {
+            stream,
+            conn,
+            held,
+            span,
+            out: Outgoing::default(),
+            shutdown_write_pending: false,
+            close_pending: false,
+            draining: false,
+            paused: false,
+            readable: true,
+            stalled_for: Duration::ZERO,
+            stalled_since: None,
+            last_progress: now,
+            filed: None,
+        }
+    }
+
+    /// The socket, for (de)registering with the loop's `Poll`.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The connection's span, entered around everything done for it.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Whether the loop should read again without waiting for an event.
+    pub fn wants_read(&self) -> bool {
+        self.readable && !self.paused && !self.conn.is_closed() && !self.close_pending
+    }
+
+    /// When the loop must call [`Connection::on_timer`], in real time.
+    pub fn deadline(&self, write_timeout: Duration) -> Option<Instant> {
+        if self.stalled_since.is_some() {
+            // The wait clock is stopped: only the write timeout can fire.
+            return self.last_progress.checked_add(write_timeout);
+        }
+        self.conn.poll_timeout().map(|d| d + self.stalled_for)
+    }
+
+    /// `now` on the connection's wait clock.
+    fn wait_clock(&self, now: Now) -> Now {
+        let stopped = self
+            .stalled_since
+            .map_or(Duration::ZERO, |s| now.instant - s);
+        let offset = self.stalled_for + stopped;
+        Now {
+            instant: now.instant.checked_sub(offset).unwrap_or(now.instant),
+            wall: now.wall,
+        }
+    }
+
+    /// Sets up the socket and carries out whatever the connection already
+    /// has to say (a busy answer).
+    pub fn start(&mut self, now: Now, shared: &Shared<Std>) -> Status {
+        let echo = matches!(self.conn.mode(), crate::conn::Mode::Echo);
+        if self.held.is_some()
+            && echo
+            && let Err(e) = self.stream.set_nodelay(true)
+        {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        self.carry_out(now, shared)
+    }
+
+    /// The socket may have input: read until it has none, at most `budget`
+    /// reads (the loop comes back for the rest, so one busy client cannot
+    /// hold the loop up).
+    pub fn on_readable(
+        &mut self,
+        buf: &mut [u8],
+        budget: usize,
+        now: Now,
+        shared: &Shared<Std>,
+    ) -> Status {
+        self.readable = true;
+        for _ in 0..budget {
+            if !self.wants_read() {
+                break;
+            }
+            let len = self.conn.read_buf_len().min(buf.len());
+            match self.stream.read(&mut buf[..len]) {
+                Ok(0) => {
+                    self.readable = false;
+                    tracing::debug!("end of input");
+                    let at = self.wait_clock(now);
+                    self.conn.handle_eof(at);
+                }
+                Ok(n) => {
+                    tracing::trace!(bytes = n, "read");
+                    let at = self.wait_clock(now);
+                    self.conn.handle_data(&buf[..n], at);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!("read failed: {e}");
+                    return Status::Done(Ending::ReadFailed);
+                }
+            }
+            if let Status::Done(ending) = self.carry_out(now, shared) {
+                return Status::Done(ending);
+            }
+        }
+        Status::Open
+    }
+
+    /// The socket may take more bytes.
+    pub fn on_writable(&mut self, now: Now, shared: &Shared<Std>) -> Status {
+        if self.out.is_empty() {
+            return Status::Open;
+        }
+        match self.flush(now, shared) {
+            Ok(()) => self.after_flush(now, shared),
+            Err(ending) => Status::Done(ending),
+        }
+    }
+
+    /// A deadline may have passed.
+    pub fn on_timer(&mut self, now: Now, write_timeout: Duration, shared: &Shared<Std>) -> Status {
+        if self.stalled_since.is_some() {
+            if now.instant >= self.last_progress + write_timeout {
+                tracing::debug!(
+                    "no write progress for {write_timeout:?}: the client stopped reading"
+                );
+                return Status::Done(Ending::WriteFailed);
+            }
+            return Status::Open;
+        }
+        let at = self.wait_clock(now);
+        self.conn.handle_timeout(at);
+        self.carry_out(now, shared)
+    }
+
+    /// Shutdown has begun.
+    pub fn on_shutdown(&mut self, now: Now, shared: &Shared<Std>) -> Status {
+        tracing::debug!("shutdown seen");
+        let at = self.wait_clock(now);
+        self.conn.handle_shutdown(at);
+        self.carry_out(now, shared)
+    }
+
+    /// Takes the connection's actions and does what it can of them now.
+    fn carry_out(&mut self, now: Now, shared: &Shared<Std>) -> Status {
+        while let Some(action) = self.conn.poll_action() {
+            match action {
+                Action::Send(bytes) => {
+                    let len = bytes.len();
+                    if self.out.is_empty() {
+                        match self.write_now(&bytes, now) {
+                            Ok(n) if n == len => {
+                                tracing::debug!(bytes = len, "reply written");
+                                self.replied(shared, len);
+                            }
+                            Ok(n) => {
+                                tracing::debug!(bytes = len, queued = len - n, "reply queued");
+                                self.out.push(&bytes[n..], len);
+                            }
+                            Err(ending) => return Status::Done(ending),
+                        }
+                    } else {
+                        tracing::debug!(bytes = len, queued = len, "reply queued");
+                        self.out.push(&bytes, len);
+                    }
+                    if self.out.len() > OUT_LIMIT && !self.paused {
+                        self.paused = true;
+                        tracing::debug!(
+                            queued = self.out.len(),
+                            "client not reading: reading paused"
+                        );
+                    }
+                }
+                Action::ShutdownWrite => {
+                    if self.out.is_empty() {
+                        self.shutdown_write();
+                    } else {
+                        self.shutdown_write_pending = true;
+                    }
+                }
+                Action::Close => {
+                    if self.out.is_empty() {
+                        return self.closed();
+                    }
+                    self.close_pending = true;
+                }
+                Action::Report(report) => {
+                    driver::note(&self.conn, &report, shared.observer.as_deref())
+                }
+            }
+        }
+        Status::Open
+    }
+
+    /// Writes what the socket takes now; a stall starts the stall clock.
+    fn write_now(&mut self, bytes: &[u8], now: Now) -> Result<usize, Ending> {
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.stream.write(&bytes[written..]) {
+                Ok(0) => return Err(Ending::WriteFailed),
+                Ok(n) => {
+                    tracing::trace!(bytes = n, "wrote");
+                    written += n;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!("write failed: {e}");
+                    return Err(Ending::WriteFailed);
+                }
+            }
+        }
+        if written < bytes.len() && self.stalled_since.is_none() {
+            self.stalled_since = Some(now.instant);
+            self.last_progress = now.instant;
+        }
+        Ok(written)
+    }
+
+    /// Writes queued bytes until the socket takes no more.
+    fn flush(&mut self, now: Now, shared: &Shared<Std>) -> Result<(), Ending> {
+        while !self.out.is_empty() {
+            let pending = &self.out.bytes[self.out.start..];
+            match self.stream.write(pending) {
+                Ok(0) => return Err(Ending::WriteFailed),
+                Ok(n) => {
+                    tracing::trace!(bytes = n, "wrote");
+                    self.last_progress = now.instant;
+                    for len in self.out.advance(n) {
+                        tracing::debug!(bytes = len, "reply written");
+                        self.replied(shared, len);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!("write failed: {e}");
+                    return Err(Ending::WriteFailed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After queued bytes went out: stop the stall clock, resume reading,
+    /// and do what waited for the queue to empty.
+    fn after_flush(&mut self, now: Now, shared: &Shared<Std>) -> Status {
+        if self.paused && self.out.len() <= OUT_LIMIT / 2 {
+            self.paused = false;
+            tracing::debug!("reading resumed");
+        }
+        if !self.out.is_empty() {
+            return Status::Open;
+        }
+        if let Some(since) = self.stalled_since.take() {
+            self.stalled_for += now.instant - since;
+        }
+        if self.shutdown_write_pending {
+            self.shutdown_write_pending = false;
+            self.shutdown_write();
+        }
+        if self.close_pending {
+            return self.closed();
+        }
+        // Replies queued while paused may have made the connection want more input.
+        self.carry_out(now, shared)
+    }
+
+    fn shutdown_write(&mut self) {
+        // The peer may be gone already; reading will tell.
+        drop(self.stream.shutdown(Shutdown::Write));
+        self.draining = true;
+        tracing::debug!("writing shut down; draining the client's input");
+    }
+
+    fn closed(&mut self) -> Status {
+        if self.draining {
+            tracing::debug!(discarded = self.conn.discarded(), "drain ended");
+        }
+        Status::Done(Ending::Closed)
+    }
+
+    fn replied(&self, shared: &Shared<Std>, len: usize) {
+        if let Some(o) = &shared.observer {
+            o.event(&Event::Replied {
+                id: self.conn.id(),
+                len,
+            });
+        }
+    }
+
+    /// The connection has ended: close the socket, then release the guards
+    /// (an admitted connection logs its disconnect there). The caller has
+    /// deregistered the socket.
+    pub fn finish(self, ending: Ending, shared: &Shared<Std>) {
+        let Connection {
+            stream, held, span, ..
+        } = self;
+        let _entered = span.enter();
+        drop(stream);
+        if let Some(held) = held {
+            held.release(ending, shared);
+        }
+    }
+
+    /// Bytes queued for this client (for tests).
+    pub fn queued(&self) -> usize {
+        self.out.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_reports_each_reply_when_its_last_byte_goes_out() {
+        let mut out = Outgoing::default();
+        out.push(b"abc", 3);
+        out.push(b"defgh", 5);
+        assert_eq!(out.len(), 8);
+        assert_eq!(out.advance(2), Vec::<usize>::new(), "half of the first");
+        assert_eq!(
+            out.advance(2),
+            vec![3],
+            "the first done, one byte of the second"
+        );
+        assert_eq!(out.len(), 4);
+        assert_eq!(out.advance(4), vec![5]);
+        assert!(out.is_empty());
+        assert_eq!(out.bytes.capacity(), 0, "an empty queue holds no memory");
+    }
+
+    #[test]
+    fn outgoing_counts_a_reply_that_went_out_partly_before_it_was_queued() {
+        let mut out = Outgoing::default();
+        // A 10-byte reply of which 4 went out at once: 6 queued.
+        out.push(b"456789", 10);
+        out.push(b"xy", 2);
+        assert_eq!(out.advance(6), vec![10]);
+        assert_eq!(out.advance(2), vec![2]);
+    }
+}
