@@ -343,8 +343,11 @@ impl Connection {
             }
         }
         if written < bytes.len() && self.stalled_since.is_none() {
-            self.stalled_since = Some(now.instant);
-            self.last_progress = now.instant;
+            // The clock now, not the loop's reading from before this turn's work: the write
+            // timeout counts from the write that could not finish.
+            let stalled = Instant::now().max(now.instant);
+            self.stalled_since = Some(stalled);
+            self.last_progress = stalled;
         }
         Ok(written)
     }
@@ -357,7 +360,7 @@ impl Connection {
                 Ok(0) => return Err(Ending::WriteFailed),
                 Ok(n) => {
                     tracing::trace!(bytes = n, "wrote");
-                    self.last_progress = now.instant;
+                    self.last_progress = Instant::now().max(now.instant);
                     for len in self.out.advance(n) {
                         tracing::debug!(bytes = len, "reply written");
                         self.replied(shared, len);
