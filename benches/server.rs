@@ -49,6 +49,7 @@ mod bench {
     use criterion::{BenchmarkId, Criterion, Throughput};
     use many_clients::client::{self, check_echo_reply, parse_greet_id};
     use many_clients::conn::Mode;
+    use many_clients::server::events::Listeners;
     use many_clients::server::{Engine, Server, ServerConfig};
     use many_clients::stress::{self, StressConfig};
     use std::collections::BTreeMap;
@@ -72,17 +73,25 @@ mod bench {
     pub enum Kind {
         Thread,
         Pool,
+        Events,
         Bare,
         Tokio,
     }
 
     impl Kind {
-        pub const ALL: [Kind; 4] = [Kind::Thread, Kind::Pool, Kind::Bare, Kind::Tokio];
+        pub const ALL: [Kind; 5] = [
+            Kind::Thread,
+            Kind::Pool,
+            Kind::Events,
+            Kind::Bare,
+            Kind::Tokio,
+        ];
 
         pub fn name(self) -> &'static str {
             match self {
                 Kind::Thread => "thread",
                 Kind::Pool => "pool",
+                Kind::Events => "events",
                 Kind::Bare => "bare",
                 Kind::Tokio => "tokio",
             }
@@ -98,15 +107,24 @@ mod bench {
     pub fn start(kind: Kind, mode: Mode) -> Target {
         let echo = mode == Mode::Echo;
         match kind {
-            Kind::Thread | Kind::Pool => {
+            Kind::Thread | Kind::Pool | Kind::Events => {
                 let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.engine = match kind {
                     Kind::Pool => Engine::Pool {
                         workers: POOL_WORKERS,
                     },
+                    Kind::Events => Engine::Events {
+                        loops: Engine::per_core(),
+                    },
                     _ => Engine::Thread,
                 };
+                if let Ok(how) = std::env::var("SERVER_BENCH_LISTENERS") {
+                    config.listeners = match how.as_str() {
+                        "shared" => Listeners::Shared,
+                        _ => Listeners::PerLoop,
+                    };
+                }
                 if std::env::var("SERVER_BENCH_DRAIN").is_ok_and(|v| v == "0") {
                     config.drain_timeout = Duration::ZERO;
                 }
@@ -311,23 +329,29 @@ mod bench {
         println!();
         println!("Throughput (median; greet: connections/s, echo: messages/s) and ratios:");
         println!();
-        println!(
-            "| load | thread | pool | bare | tokio | thread/bare | pool/tokio | thread/tokio |"
-        );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| load | thread | pool | events | bare | tokio |");
+        println!("|---|---:|---:|---:|---:|---:|");
         for (mode, clients) in LOADS {
             let mode = mode_name(mode);
-            let [Some(t), Some(p), Some(b), Some(k)] =
+            let [Some(t), Some(p), Some(e), Some(b), Some(k)] =
                 Kind::ALL.map(|kind| rate(mode, clients, kind))
             else {
                 continue; // filtered out on the command line
             };
-            println!(
-                "| {mode} {clients} | {t:.0} | {p:.0} | {b:.0} | {k:.0} | {:.2} | {:.2} | {:.2} |",
-                t / b,
-                p / k,
-                t / k
-            );
+            println!("| {mode} {clients} | {t:.0} | {p:.0} | {e:.0} | {b:.0} | {k:.0} |");
+        }
+        println!();
+        println!("| load | thread/bare | pool/tokio | events/tokio | thread/tokio |");
+        println!("|---|---:|---:|---:|---:|");
+        for (mode, clients) in LOADS {
+            let mode = mode_name(mode);
+            let [Some(t), Some(p), Some(e), Some(b), Some(k)] =
+                Kind::ALL.map(|kind| rate(mode, clients, kind))
+            else {
+                continue;
+            };
+            let (tb, pk, ek, tk) = (t / b, p / k, e / k, t / k);
+            println!("| {mode} {clients} | {tb:.2} | {pk:.2} | {ek:.2} | {tk:.2} |");
         }
     }
 

@@ -127,8 +127,8 @@ pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
         "Paired: {rounds} rounds, every server in turn in each; median of the per-round ratios:"
     );
     println!();
-    println!("| load | thread/bare | pool/tokio | thread/tokio |");
-    println!("|---|---:|---:|---:|");
+    println!("| load | thread/bare | pool/tokio | events/tokio | thread/tokio |");
+    println!("|---|---:|---:|---:|---:|");
     let mut verdicts = Vec::new();
     for (mode, clients) in LOADS {
         // About 4,000 greet connections or 40,000 echo messages per batch.
@@ -151,14 +151,16 @@ pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
             per_round.sort_by(f64::total_cmp);
             per_round[per_round.len() / 2]
         };
-        let (tb, pk, tk) = (
+        let (tb, pk, ek, tk) = (
             ratio(Kind::Thread, Kind::Bare),
             ratio(Kind::Pool, Kind::Tokio),
+            ratio(Kind::Events, Kind::Tokio),
             ratio(Kind::Thread, Kind::Tokio),
         );
         let name = mode_name(mode);
-        println!("| {name} {clients} | {tb:.2} | {pk:.2} | {tk:.2} |");
+        println!("| {name} {clients} | {tb:.2} | {pk:.2} | {ek:.2} | {tk:.2} |");
         verdicts.push((format!("thread >= bare, {name} {clients}"), tb));
+        verdicts.push((format!("events >= tokio, {name} {clients}"), ek));
         if mode == Mode::Greet {
             verdicts.push((format!("pool >= tokio, {name} {clients}"), pk));
         }
