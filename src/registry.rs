@@ -16,7 +16,7 @@
 //! connection nobody wakes.
 
 use crate::sync::{Arc, Backend, Lock, Std};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 pub mod buggy;
 
@@ -26,8 +26,9 @@ pub trait Registry<T: Send>: Send + Sync + 'static {
     fn insert(&self, id: u64, entry: T) -> Result<(), T>;
     /// Removes and returns the entry under `id`, if still there.
     fn remove(&self, id: u64) -> Option<T>;
-    /// Closes the registry and takes every entry, for the caller to wake
-    /// outside the lock. Later inserts are refused. Idempotent.
+    /// Closes the registry and takes every entry, in id order, for the
+    /// caller to wake outside the lock. Later inserts are refused.
+    /// Idempotent.
     fn close(&self) -> Vec<(u64, T)>;
     /// Entries registered now.
     fn len(&self) -> usize;
@@ -75,7 +76,12 @@ pub struct Roster<T: Send, B: Backend = Std> {
 }
 
 struct Entries<T> {
-    by_id: HashMap<u64, T>,
+    /// A `BTreeMap`, not a `HashMap`: `close` must hand entries back in the
+    /// same order every run. A `HashMap`'s order changes with each new map
+    /// (std's `RandomState`), and loom, which replays schedules on the
+    /// premise that the program is deterministic, then fails a correct
+    /// model: see `tests/loom_registry.rs`.
+    by_id: BTreeMap<u64, T>,
     closed: bool,
 }
 
@@ -84,7 +90,7 @@ impl<T: Send, B: Backend> Roster<T, B> {
     pub fn new() -> Self {
         Roster {
             state: B::Mutex::new(Entries {
-                by_id: HashMap::new(),
+                by_id: BTreeMap::new(),
                 closed: false,
             }),
         }
@@ -108,7 +114,7 @@ impl<T: Send + 'static, B: Backend> Registry<T> for Roster<T, B> {
     fn close(&self) -> Vec<(u64, T)> {
         let mut state = self.state.lock();
         state.closed = true;
-        state.by_id.drain().collect()
+        std::mem::take(&mut state.by_id).into_iter().collect()
     }
 
     fn len(&self) -> usize {
@@ -149,5 +155,17 @@ mod tests {
         assert_eq!(woken, vec![(2, "b")]);
         assert_eq!(registry.register(3, "c").err(), Some("c"));
         assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn close_returns_entries_in_id_order() {
+        // Twenty ids registered backwards: a hash map would hand them back
+        // sorted by chance about once in 20! runs.
+        let registry = Roster::<u64, Std>::new();
+        for id in (1..=20).rev() {
+            registry.insert(id, id * 10).unwrap();
+        }
+        let ids: Vec<u64> = registry.close().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, (1..=20).collect::<Vec<_>>());
     }
 }

@@ -6,19 +6,20 @@
 
 use super::Registry;
 use crate::sync::{Backend, Lock, Std};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 // ANCHOR: forgetful
 /// **BUG: accepts entries after `close`.**
 pub struct ForgetfulRegistry<T: Send, B: Backend = Std> {
-    by_id: B::Mutex<HashMap<u64, T>>,
+    /// Ordered like the sound registry's, so loom sees the same run twice.
+    by_id: B::Mutex<BTreeMap<u64, T>>,
 }
 
 impl<T: Send, B: Backend> ForgetfulRegistry<T, B> {
     /// An empty registry.
     pub fn new() -> Self {
         ForgetfulRegistry {
-            by_id: B::Mutex::new(HashMap::new()),
+            by_id: B::Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -35,7 +36,9 @@ impl<T: Send + 'static, B: Backend> Registry<T> for ForgetfulRegistry<T, B> {
     }
 
     fn close(&self) -> Vec<(u64, T)> {
-        self.by_id.lock().drain().collect()
+        std::mem::take(&mut *self.by_id.lock())
+            .into_iter()
+            .collect()
     }
 
     fn len(&self) -> usize {
