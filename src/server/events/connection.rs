@@ -425,8 +425,7 @@ impl Connection {
     }
 
     /// The connection has ended: close the socket, then release the guards
-    /// (an admitted connection logs its disconnect there). The caller has
-    /// deregistered the socket.
+    /// (an admitted connection logs its disconnect there).
     pub fn finish(self, ending: Ending, shared: &Shared<Std>) {
         let Connection {
             stream, held, span, ..

@@ -358,10 +358,11 @@ impl<C: Clock> EventLoop<C> {
         }
     }
 
-    /// Closes a connection that ended, and releases it.
+    /// Closes a connection that ended, and releases it. No `deregister`:
+    /// closing the socket's only descriptor takes it out of the poll set,
+    /// and the system call would be one more per connection.
     fn close(&mut self, token: Token, ending: Ending) {
-        if let Some(mut connection) = self.take(token) {
-            drop(self.poll.registry().deregister(connection.stream()));
+        if let Some(connection) = self.take(token) {
             let shared = self.shared.clone();
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 connection.finish(ending, &shared);
@@ -376,9 +377,7 @@ impl<C: Clock> EventLoop<C> {
     /// Drops a connection whose handling panicked: its guards are released
     /// by their drops, without the usual log lines.
     fn discard(&mut self, token: Token) {
-        if let Some(mut connection) = self.take(token) {
-            drop(self.poll.registry().deregister(connection.stream()));
-        }
+        drop(self.take(token));
     }
 
     fn take(&mut self, token: Token) -> Option<Connection> {
