@@ -30,14 +30,14 @@ mod measure {
     use super::{bare, tokio_server};
     use many_clients::client::parse_greet_id;
     use many_clients::conn::Mode;
-    use many_clients::server::{Server, ServerConfig};
+    use many_clients::server::{Engine, Server, ServerConfig};
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::process::Command;
     use std::time::{Duration, Instant};
 
     const CASE_VAR: &str = "IDLE_MEMORY_CASE";
-    const SERVERS: [&str; 3] = ["thread", "bare", "tokio"];
+    const SERVERS: [&str; 4] = ["thread", "events", "bare", "tokio"];
     const MODES: [&str; 2] = ["greet", "echo"];
 
     /// A field of `/proc/self/status` in kB (`VmRSS`, `Threads`).
@@ -159,10 +159,15 @@ mod measure {
         let mut keep = None;
         let mut tokio = None;
         let addr = match server {
-            "thread" => {
+            "thread" | "events" => {
                 let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.max_connections = clients + 16;
+                if server == "events" {
+                    config.engine = Engine::Events {
+                        loops: Engine::per_core(),
+                    };
+                }
                 let handle = Server::bind(config).and_then(Server::start).expect("start");
                 let addr = handle.local_addr();
                 keep = Some(handle);
