@@ -139,7 +139,9 @@ impl Connection {
             close_pending: false,
             draining: false,
             paused: false,
-            readable: true,
+            // Not until the poll says so: registering a socket that already has input raises
+            // an event at once, and reading before that would often just say `WouldBlock`.
+            readable: false,
             stalled_for: Duration::ZERO,
             stalled_since: None,
             last_progress: now,
