@@ -16,7 +16,7 @@ mod console;
 use clap::Parser;
 use many_clients::client::{self, EchoClient};
 use many_clients::conn::Mode;
-use many_clients::server::{Observer, Server, ServerConfig, ServerHandle, Summary};
+use many_clients::server::{Engine, Observer, Server, ServerConfig, ServerHandle, Summary};
 use many_clients::timeline::Timeline;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,11 +36,42 @@ struct Args {
     /// Write the timeline as an SVG image to this file.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// How both servers serve their connections (PROTOCOL.md's `--engine`).
+    #[arg(long, value_enum, default_value_t = EngineArg::Thread)]
+    engine: EngineArg,
 }
 
-fn start(mode: Mode, max_connections: usize, timeline: Option<Arc<Timeline>>) -> ServerHandle {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EngineArg {
+    Thread,
+    Pool,
+    Events,
+}
+
+impl EngineArg {
+    /// A pool or a set of loops of one thread per core, as the server's default.
+    fn engine(self) -> Engine {
+        match self {
+            EngineArg::Thread => Engine::Thread,
+            EngineArg::Pool => Engine::Pool {
+                workers: Engine::per_core(),
+            },
+            EngineArg::Events => Engine::Events {
+                loops: Engine::per_core(),
+            },
+        }
+    }
+}
+
+fn start(
+    mode: Mode,
+    engine: Engine,
+    max_connections: usize,
+    timeline: Option<Arc<Timeline>>,
+) -> ServerHandle {
     let mut config = ServerConfig::new(mode);
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.engine = engine;
     config.max_connections = max_connections;
     config.observer = timeline.map(|t| t as Arc<dyn Observer>);
     let server = Server::bind(config).expect("bind a free loopback port");
@@ -123,12 +154,14 @@ fn main() -> ExitCode {
     let greet_timeline = record.then(|| Arc::new(Timeline::default()));
     let echo_timeline = record.then(|| Arc::new(Timeline::default()));
 
+    let engine = args.engine.engine();
     let greet = start(
         Mode::Greet,
+        engine,
         ServerConfig::DEFAULT_MAX_CONNECTIONS,
         greet_timeline.clone(),
     );
-    let echo = start(Mode::Echo, 2, echo_timeline.clone());
+    let echo = start(Mode::Echo, engine, 2, echo_timeline.clone());
     let (greet_addr, echo_addr) = (greet.local_addr(), echo.local_addr());
 
     let greeters = thread::spawn(move || greet_clients(greet_addr));
