@@ -91,6 +91,7 @@ impl<T: Send, B: Backend> Live<T, B> {
 }
 
 impl<T: Send + 'static, B: Backend> Registry<T> for Live<T, B> {
+    // ANCHOR: insert_close
     fn insert(&self, id: u64, entry: T) -> Result<(), T> {
         let mut state = self.state.lock();
         if state.closed {
@@ -109,6 +110,7 @@ impl<T: Send + 'static, B: Backend> Registry<T> for Live<T, B> {
         state.closed = true;
         state.by_id.drain().collect()
     }
+    // ANCHOR_END: insert_close
 
     fn len(&self) -> usize {
         self.state.lock().by_id.len()

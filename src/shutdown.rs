@@ -120,6 +120,7 @@ impl<B: Backend> Drain for Shutdown<B> {
         true
     }
 
+    // ANCHOR: leave
     fn leave(&self) {
         let mut state = self.state.lock();
         debug_assert!(state.live > 0, "leave without enter");
@@ -130,6 +131,7 @@ impl<B: Backend> Drain for Shutdown<B> {
             self.changed.notify_all();
         }
     }
+    // ANCHOR_END: leave
 
     fn begin(&self) -> usize {
         let mut state = self.state.lock();
@@ -152,6 +154,7 @@ impl<B: Backend> Drain for Shutdown<B> {
         self.state.lock().live
     }
 
+    // ANCHOR: wait_drained
     fn wait_drained(&self) {
         let mut state = self.state.lock();
         // `while`: we are also woken by `begin`, and spuriously.
@@ -161,6 +164,7 @@ impl<B: Backend> Drain for Shutdown<B> {
             state.drain_waiters -= 1;
         }
     }
+    // ANCHOR_END: wait_drained
 
     fn wait_drained_for(&self, timeout: Duration) -> bool {
         let mut state = self.state.lock();
