@@ -232,7 +232,11 @@ def lin():
     dbg = {m["name"]: m for m in LIN_COST.finditer(debug)}
     lines = ["| test | programs | interleavings per program: mean | max | release | programs/s "
              "| debug |", "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, m in rel.items():
+    # The sound types first, then the hunts, each in a fixed order (libtest finishes them in
+    # whatever order the two cores allow).
+    order = ["LockedCounter", "AtomicCounter", "Limit", "Shutdown"] + list(HUNTS)
+    for name, m in sorted(rel.items(), key=lambda item: order.index(item[0])
+                          if item[0] in order else len(order)):
         hunt = name in HUNTS
         d = dbg.get(name)
         label = f"`{name}`" + (" (hunt)" if hunt else "")
@@ -267,8 +271,10 @@ def lin():
 # Test counts and times
 
 
+# The files whose counts and times the book discusses. (`tests/exercises.rs` is not here: its
+# loom exercises exist only under --cfg loom, so a plain run lists fewer tests than the file has.)
 TEST_FILES = ["server_protocol", "server_concurrency", "server_shutdown", "conn_model",
-              "schedules", "steps", "book", "exercises"]
+              "schedules", "steps", "book"]
 
 
 def tests():
@@ -276,8 +282,13 @@ def tests():
     result = re.compile(r"test result: (?:ok|FAILED)\. (?P<passed>\d+) passed; (?P<failed>\d+) "
                         r"failed; (?P<ignored>\d+) ignored.*finished in (?P<t>[\d.]+)s")
     for f in TEST_FILES:
-        out = run(["cargo", "test", "--test", f])
+        # A failing file is recorded as it is, not hidden: the table has a `passed` column.
+        # (`tests/book.rs` checks this very table, so after a change of test counts it fails
+        # once against the old table; run this job a second time.)
+        out = run(["cargo", "test", "--test", f], check=False)
         m = result.search(out)
+        if not m:
+            sys.exit(f"gen_tables.py: no test result from `cargo test --test {f}`")
         total = int(m["passed"]) + int(m["failed"]) + int(m["ignored"])
         lines.append(f"| `tests/{f}.rs` | {total} | {m['passed']} | {m['ignored']} | "
                      f"{float(m['t']):.2f} s |")
