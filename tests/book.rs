@@ -1337,8 +1337,7 @@ fn the_generated_table_check_rejects_a_hand_typed_or_unused_table() {
 fn last_section(text: &str) -> Option<String> {
     prose(text)
         .lines()
-        .filter(|l| l.starts_with("## "))
-        .last()
+        .rfind(|l| l.starts_with("## "))
         .map(|l| l.trim_start_matches("## ").trim().to_string())
 }
 
