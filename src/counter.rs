@@ -166,6 +166,7 @@ impl<B: Backend> AtomicCounter<B> {
 }
 
 impl<B: Backend> Counter for AtomicCounter<B> {
+    // ANCHOR: atomic_enter
     fn enter(&self) -> u64 {
         // Relaxed: uniqueness needs only the atomicity of the RMW. The
         // Release below publishes this increment to readers.
@@ -179,6 +180,7 @@ impl<B: Backend> Counter for AtomicCounter<B> {
         self.peak.fetch_max(now, Ordering::Release);
         id
     }
+    // ANCHOR_END: atomic_enter
 
     fn leave(&self) {
         // Release pairs with the Acquire load of `active` in `stats`.

@@ -36,6 +36,7 @@ pub trait Limiter: Send + Sync + 'static {
     /// The most slots that may be in use at once.
     fn max(&self) -> usize;
 
+    // ANCHOR: try_acquire
     /// A permit if a slot is free now.
     fn try_acquire(self: &Arc<Self>) -> Option<Permit<Self>>
     where
@@ -45,6 +46,7 @@ pub trait Limiter: Send + Sync + 'static {
             limit: self.clone(),
         })
     }
+    // ANCHOR_END: try_acquire
 
     /// A permit once a slot is free; `None` if the limit is closed.
     fn acquire(self: &Arc<Self>) -> Option<Permit<Self>>
@@ -98,6 +100,7 @@ impl<B: Backend> Limit<B> {
 }
 
 impl<B: Backend> Limiter for Limit<B> {
+    // ANCHOR: try_take
     fn try_take(&self) -> bool {
         let mut slots = self.slots.lock();
         let free = !slots.closed && slots.in_use < self.max;
@@ -106,6 +109,7 @@ impl<B: Backend> Limiter for Limit<B> {
         }
         free
     }
+    // ANCHOR_END: try_take
 
     fn take(&self) -> bool {
         let mut slots = self.slots.lock();

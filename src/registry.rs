@@ -98,6 +98,7 @@ impl<T: Send, B: Backend> Roster<T, B> {
 }
 
 impl<T: Send + 'static, B: Backend> Registry<T> for Roster<T, B> {
+    // ANCHOR: insert_close
     fn insert(&self, id: u64, entry: T) -> Result<(), T> {
         let mut state = self.state.lock();
         if state.closed {
@@ -116,6 +117,7 @@ impl<T: Send + 'static, B: Backend> Registry<T> for Roster<T, B> {
         state.closed = true;
         std::mem::take(&mut state.by_id).into_iter().collect()
     }
+    // ANCHOR_END: insert_close
 
     fn len(&self) -> usize {
         self.state.lock().by_id.len()

@@ -110,12 +110,14 @@ impl<B: Backend> Drain for Shutdown<B> {
         true
     }
 
+    // ANCHOR: leave
     fn leave(&self) {
         let mut state = self.state.lock();
         debug_assert!(state.live > 0, "leave without enter");
         state.live = state.live.saturating_sub(1);
         state.notify_all();
     }
+    // ANCHOR_END: leave
 
     fn begin(&self) -> usize {
         let mut state = self.state.lock();
@@ -137,6 +139,7 @@ impl<B: Backend> Drain for Shutdown<B> {
         self.state.lock().live
     }
 
+    // ANCHOR: wait_drained
     fn wait_drained(&self) {
         let mut state = self.state.lock();
         // `while`: we are woken by every leave and by `begin`, and spuriously.
@@ -144,6 +147,7 @@ impl<B: Backend> Drain for Shutdown<B> {
             state = state.wait();
         }
     }
+    // ANCHOR_END: wait_drained
 
     fn wait_drained_for(&self, timeout: Duration) -> bool {
         let mut state = self.state.lock();

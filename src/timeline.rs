@@ -174,24 +174,33 @@ impl Timeline {
         out
     }
 
-    /// The timeline as a standalone SVG image.
+    /// The timeline as a standalone SVG image: one row per client, the time axis, and a legend,
+    /// all inside the image's `viewBox` so that it scales to any column width as one picture.
     pub fn render_svg(&self) -> String {
         let (rows, end) = self.rows();
-        let (left, width, row_h) = (170.0, 640.0, 22.0);
-        let height = row_h * (rows.len() as f64 + 2.0);
-        let x = |at: Duration| left + width * at.as_secs_f64() / end.as_secs_f64().max(1e-6);
+        // Monospace at 12 px is about 7.2 px a character (0.6 em); the label column is as wide
+        // as the longest label, so no label runs into the plot whatever the thread names are.
+        let (font, char_w) = (12.0, 7.2);
+        let longest = rows.iter().map(|r| r.label.len()).max().unwrap_or(0);
+        let left = 10.0 + char_w * longest as f64 + 15.0;
+        let (plot, row_h) = (520.0, 22.0);
+        let width = left + plot + 20.0;
+        // Rows, then a line for the time axis, then one for the legend.
+        let axis_y = row_h * (rows.len() as f64 + 1.0);
+        let legend_y = axis_y + row_h;
+        let height = legend_y + 12.0;
+        let x = |at: Duration| left + plot * at.as_secs_f64() / end.as_secs_f64().max(1e-6);
         let mut svg = String::new();
         let _ = writeln!(
             svg,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="monospace" font-size="12">"#,
-            w = left + width + 30.0
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="monospace" font-size="{font}">"#,
         );
         let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
         for (i, row) in rows.iter().enumerate() {
             let y = row_h * (i as f64 + 1.0);
             let _ = writeln!(
                 svg,
-                r#"<text x="5" y="{}">{}</text>"#,
+                r#"<text x="10" y="{}">{}</text>"#,
                 y + 4.0,
                 xml(&row.label)
             );
@@ -208,30 +217,70 @@ impl Timeline {
                 );
             }
             for (at, mark) in &row.marks {
-                let color = match mark {
-                    '+' => "#2a7",
-                    'm' => "#27c",
-                    'r' => "#a5c",
-                    '-' => "#555",
-                    'B' => "#d33",
-                    _ => "#e80",
-                };
                 let _ = writeln!(
                     svg,
-                    r#"<circle cx="{:.1}" cy="{y}" r="4" fill="{color}"><title>{mark} at {:.2} ms</title></circle>"#,
+                    r#"<circle cx="{:.1}" cy="{y}" r="4" fill="{}"><title>{mark} at {:.2} ms</title></circle>"#,
                     x(*at),
+                    colour(*mark),
                     at.as_secs_f64() * 1e3
                 );
             }
         }
-        let y = height - 8.0;
+        // The time axis: its two ends, under the plot.
         let _ = writeln!(
             svg,
-            r#"<text x="{left}" y="{y}">0 ms … {:.1} ms   green connected · blue message · purple reply · grey closed · red busy · orange shutdown/drained</text>"#,
+            r##"<line x1="{left}" y1="{y}" x2="{right}" y2="{y}" stroke="#999"/>"##,
+            y = axis_y - 14.0,
+            right = left + plot
+        );
+        let _ = writeln!(svg, r#"<text x="{left}" y="{axis_y}">0 ms</text>"#);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{axis_y}" text-anchor="end">{:.1} ms</text>"#,
+            left + plot,
             end.as_secs_f64() * 1e3
         );
+        // The legend: a dot and a word per mark, left to right from the label column's edge.
+        let mut at = 10.0;
+        for (mark, word) in LEGEND {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{}" cy="{}" r="4" fill="{}"/>"#,
+                at + 4.0,
+                legend_y - 4.0,
+                colour(mark)
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{}" y="{legend_y}">{word}</text>"#,
+                at + 12.0
+            );
+            at += 12.0 + char_w * word.len() as f64 + 18.0;
+        }
         svg.push_str("</svg>\n");
         svg
+    }
+}
+
+/// The legend's entries, in the order they are drawn.
+const LEGEND: [(char, &str); 6] = [
+    ('+', "connected"),
+    ('m', "message"),
+    ('r', "reply"),
+    ('-', "closed"),
+    ('B', "busy"),
+    ('S', "shutdown, drained"),
+];
+
+/// The colour of a mark in the SVG picture.
+fn colour(mark: char) -> &'static str {
+    match mark {
+        '+' => "#2a7",
+        'm' => "#27c",
+        'r' => "#a5c",
+        '-' => "#555",
+        'B' => "#d33",
+        _ => "#e80",
     }
 }
 
@@ -267,6 +316,8 @@ mod tests {
         }
         let svg = t.render_svg();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<circle").count(), 6);
+        assert!(svg.contains("viewBox="), "the image must scale: {svg}");
+        // Six events, and six legend dots.
+        assert_eq!(svg.matches("<circle").count(), 6 + LEGEND.len());
     }
 }
