@@ -1,6 +1,6 @@
 #![cfg(not(loom))]
 //! The file-descriptor games, in a binary of their own because they change this process's
-//! `RLIMIT_NOFILE` and, for a while, leave it no free descriptor at all:
+//! `RLIMIT_NOFILE` and, for a while, leave it no free descriptor at all; against every engine:
 //!
 //! * out of descriptors (`EMFILE`): the accept loop must neither spin nor die. It backs off,
 //!   logs once per burst, the connected clients go on being served, and the clients that waited
@@ -15,21 +15,28 @@
 //! the crate has no `libc` dependency and a `setrlimit` call is not worth adding one for a test.
 //! Where `prlimit` is missing or the hard limit is too low, the test says so and skips.
 
-#[path = "support/hostile.rs"]
+#[path = "support/good.rs"]
+mod good;
+#[path = "support/log.rs"]
+mod log;
 mod support;
 
+use good::{Good, GoodPlan, Tally, figures};
 use many_clients::conn::Mode;
-use many_clients::server::ServerConfig;
+use many_clients::server::{Engine, ServerConfig};
 use socket2::{Domain, Socket, Type};
 use std::fs::File;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
 use std::time::{Duration, Instant};
+use support::threads::{thread_cpu_ticks, vm_rss_kib};
 use support::*;
+
+support::engine_tests!(
+    running_out_of_fds_neither_spins_nor_kills_the_accept_loop,
+    five_thousand_idle_connections_are_held_while_others_are_served,
+);
 
 /// `EMFILE` on Linux.
 const EMFILE: i32 = 24;
@@ -108,45 +115,6 @@ fn exhaust() -> Vec<File> {
     }
 }
 
-/// The server's warnings, captured in memory (this binary's global subscriber).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&lock(&self.0))
-            .matches(needle)
-            .count()
-    }
-}
-
-fn warnings() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::WARN)
-            .without_time()
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        captured
-    })
-}
-
 /// The thread id of the server's `accept` thread (polled for: a new thread names itself).
 fn accept_tid() -> u64 {
     let mut accept = Vec::new();
@@ -181,38 +149,27 @@ fn wait_blocked(tid: u64, what: &str, wchan: &str) {
     });
 }
 
-/// Waits for `stopping` (a [`Harness::stop_in_background`]) while this process is out of
+/// Waits for `stopping` (a [`TestServer::stop_in_background`]) while this process is out of
 /// descriptors (`hog`). If `join()` has not returned within `limit`, frees the descriptors,
 /// unsticks the server (`unstick`) and fails.
 fn stop_while_out_of_fds(
-    stopping: thread::JoinHandle<Stopped>,
+    stopping: Stopping,
     hog: Vec<File>,
     limit: Duration,
     unstick: impl FnOnce(),
 ) -> Stopped {
-    let began = Instant::now();
-    let stopped_in_time = loop {
-        if stopping.is_finished() {
-            break true;
-        }
-        if began.elapsed() > limit {
-            break false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let stopped_in_time = poll(limit, || stopping.is_finished());
     drop(hog);
     if !stopped_in_time {
         unstick();
-        let _ = stopping.join();
         panic!("join() did not return within {limit:?} while the process was out of descriptors");
     }
-    stopping.join().expect("stop")
+    // The end-of-test checks, now that descriptors are free again.
+    stopping.join()
 }
 
-#[test]
-fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
-    let _serial = serial();
-    let log = warnings();
+fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop(engine: Engine) {
+    let log = log::log();
     let fds_at_start = open_fds();
     let (soft, hard) = nofile();
     // Lower the soft limit to a little above what is open, so running out is quick; without
@@ -235,7 +192,9 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
         c.idle_timeout = Duration::from_secs(30);
         c.grace = grace;
     };
-    let h = start(Mode::Echo, config);
+    // Two good clients and the six that arrive out of descriptors, all served at once.
+    let engine = at_least(engine, 2 + 6);
+    let h = start(Mode::Echo, engine, config);
     // On one connection each: a new connection would need a descriptor in this process too.
     let good = Good::start(&h, GoodPlan::persistent(2));
     let tid = accept_tid();
@@ -244,22 +203,23 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     let waiting: Vec<Socket> = (0..5).map(|_| spare_socket()).collect();
     let last = spare_socket();
     let failed_before = log.count("accept failed");
+    let recovered_before = log.count("accept recovered");
 
     // 1. Out of descriptors, six clients arrive. The first gets the descriptor the blocked
     //    `accept` had reserved (its shutdown waker needs no descriptor of its own); for
     //    the other five `accept` fails with EMFILE, again and again, until descriptors are back.
     wait_blocked_in_accept(tid);
     let cpu_before = thread_cpu_ticks(tid);
-    let connected_before = h.spy.connected.load(Ordering::SeqCst);
+    let connected_before = h.recorder.connected();
     let hog = exhaust();
     let window = Instant::now();
-    let mut clients: Vec<Raw> = std::iter::once(first)
+    let mut clients: Vec<Client> = std::iter::once(first)
         .chain(waiting)
         .enumerate()
         .map(|(i, s)| {
             s.connect_timeout(&h.addr.into(), T)
                 .expect("connect into the backlog");
-            let mut c = Raw::from_stream(s.into());
+            let mut c = Client::from_stream(s.into());
             c.send(format!("waited {i}\n").as_bytes());
             c
         })
@@ -267,18 +227,18 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     // Hold it for a second and a half (the length of the fault is the scenario); the clients
     // already connected keep being served all along, and so is the first newcomer.
     let before = good.answered();
-    clients[0].echo_of(b"waited 0");
+    clients[0].expect_echo("waited 0");
     while window.elapsed() < Duration::from_millis(1500) {
         good.wait_answers(1);
     }
     let served_meanwhile = good.answered() - before;
-    let connected_meanwhile = h.spy.connected.load(Ordering::SeqCst) - connected_before;
+    let connected_meanwhile = h.recorder.connected() - connected_before;
     drop(hog);
     let out_for = window.elapsed();
     // Descriptors are back: the five from the backlog are served.
     for (i, c) in clients.iter_mut().enumerate() {
         if i > 0 {
-            c.echo_of(format!("waited {i}").as_bytes());
+            c.expect_echo(&format!("waited {i}"));
         }
         c.half_close();
         c.expect_rest(b"");
@@ -300,7 +260,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
         "one warning per burst"
     );
     assert_eq!(
-        log.count("accept recovered"),
+        log.count("accept recovered") - recovered_before,
         1,
         "and one when it recovered"
     );
@@ -324,22 +284,24 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     // 3. Shutdown while out of descriptors, with a client that got in on the descriptor the
     //    blocked `accept` had reserved. Its waker shares that descriptor (an earlier version
     //    `dup`ed it, failed here, and had to fall back to polling): shutdown must reach it.
-    let h = start(Mode::Echo, config);
+    let h = start(Mode::Echo, engine, config);
     let good = Good::start(&h, GoodPlan::persistent(2));
     wait_blocked_in_accept(accept_tid());
     let addr = h.addr;
     let mut hog = exhaust();
     last.connect_timeout(&addr.into(), T).expect("connect");
-    let mut last = Raw::from_stream(last.into());
+    let mut last = Client::from_stream(last.into());
     last.send(b"last one in\n");
-    last.echo_of(b"last one in");
+    last.expect_echo("last one in");
     // Wait until its handler is back in `read` (`wait_woken`), where only a wake-up or a
     // timeout reaches it. Looking needs two descriptors for a moment; then take them back.
-    let id = h.spy.id_of(last.local);
+    let id = h.recorder.id_of(last.local);
     hog.truncate(hog.len() - 2);
-    let handler = threads()
-        .into_iter()
-        .find(|(_, n)| *n == format!("client-{id}"));
+    let name = h
+        .recorder
+        .handler_of(id)
+        .expect("its handler reported a line");
+    let handler = threads().into_iter().find(|(_, n)| *n == name);
     wait_blocked(
         handler.expect("the handler thread").0,
         "handler",
@@ -378,6 +340,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
         ..Tally::default()
     };
     figures(
+        engine,
         "EMFILE",
         &[
             "out of fds with clients in the backlog",
@@ -394,10 +357,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     );
 }
 
-#[test]
-fn five_thousand_idle_connections_are_held_while_others_are_served() {
-    let _serial = serial();
-    let _ = warnings();
+fn five_thousand_idle_connections_are_held_while_others_are_served(engine: Engine) {
     const IDLE: usize = 5000;
     // Per idle connection: our end, the server's end and the server's second handle (its waker).
     let need = (3 * IDLE + open_fds() + 512) as u64;
@@ -421,7 +381,10 @@ fn five_thousand_idle_connections_are_held_while_others_are_served() {
         return;
     };
     let grace = Duration::from_secs(5);
-    let h = start(Mode::Echo, |c| {
+    // Held at once and each served: a pool gets a worker for every one (a pool of a few
+    // workers serves a few of 5,000 idle clients, by design: the rest wait in its queue).
+    let engine = at_least(engine, IDLE + 3 + 1);
+    let h = start(Mode::Echo, engine, |c| {
         c.max_connections = IDLE + 64;
         c.stack_size = 64 * 1024;
         c.idle_timeout = Duration::from_secs(60);
@@ -444,11 +407,7 @@ fn five_thousand_idle_connections_are_held_while_others_are_served() {
     // Served with 5,000 idle connections around: the well-behaved clients, a new client, and
     // any of the idle ones that speaks up.
     good.wait_answers(30);
-    let mut c = h.raw();
-    c.send(b"one more\n");
-    c.echo_of(b"one more");
-    c.half_close();
-    c.expect_rest(b"");
+    h.serves_a_new_client("one more");
     for (i, s) in held.iter_mut().enumerate().step_by(500) {
         s.write_all(format!("idle {i} speaks\n").as_bytes())
             .expect("send");
@@ -469,11 +428,12 @@ fn five_thousand_idle_connections_are_held_while_others_are_served() {
         told += 1;
     }
     drop(held);
-    let stopped = stopping.join().expect("stop");
+    let stopped = stopping.join();
     assert_eq!(stopped.summary.cut, 0);
     assert!(stopped.summary.peak >= (IDLE + 3) as u64);
     let tally = good.stop();
     figures(
+        engine,
         "5,000 idle",
         &["5,000 idle connections held", "shutdown with 5,000 open"],
         IDLE as u64 + 1,
