@@ -1,10 +1,13 @@
 #![cfg(not(loom))]
-//! Many clients at once, and clients that misbehave, against the real TCP server: unique ids,
-//! exact counts, and a server that keeps serving whatever one client does. Against every
-//! engine.
+//! Many clients at once against the real TCP server, and what one client or one panic must not
+//! do to the others: unique ids and exact counts under a burst, a write to a client that never
+//! reads cut at its timeout, a handler that panics (again and again, while well-behaved
+//! clients are served, and as shutdown closes it), and an observer that panics in the accept
+//! loop. Against every engine. (The faults a hostile client can cause are in
+//! `tests/hostile.rs`.)
 
-#[path = "support/log.rs"]
-mod log;
+#[path = "support/good.rs"]
+mod good;
 #[path = "support/stall.rs"]
 mod stall;
 mod support;
@@ -14,20 +17,22 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use good::{Good, GoodPlan, Tally, figures};
 use many_clients::client::{self, parse_greet_id};
 use many_clients::conn::Mode;
 use many_clients::counter::CounterKind;
 use many_clients::server::{Engine, Event};
-use support::{BUSY, Client, IDLE, SETTLE, T, eventually, pool_of, show, start};
+use support::{BUSY, Client, SETTLE, T, TestServer, eventually, pool_of, show, start};
 
 support::engine_tests!(
     fifty_concurrent_greets_get_ids_1_to_50,
     a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out,
-    a_client_that_resets_mid_conversation_disturbs_nothing,
-    a_client_that_never_reads_is_dropped_when_the_write_stalls,
     a_panicking_handler_is_contained,
     a_panicking_observer_does_not_stop_the_accept_loop,
 );
+
+/// Well-behaved clients running beside the panics.
+const GOOD: usize = 3;
 
 const CLIENTS: u64 = 50;
 
@@ -117,140 +122,107 @@ fn a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out(engine:
     assert_eq!((summary.served, summary.cut, summary.panicked), (2, 0, 0));
 }
 
-fn a_client_that_resets_mid_conversation_disturbs_nothing(engine: Engine) {
-    let log = log::log();
-    let server = start(Mode::Echo, engine, |_| {});
-    let mut steady = server.client();
-    steady.exchange("before");
-    let mut rude = server.client();
-    let rude_peer = rude.local;
-    rude.exchange("hello");
-    // Half a line sits in the server's buffer when the reset comes.
-    rude.send(b"never fini");
-    let rude_id = server.recorder.id_of(rude_peer);
-    rude.reset();
-    server
-        .recorder
-        .wait_for("the reset client's disconnect", |events| {
-            events.contains(&Event::Closed { id: rude_id })
-        });
-    log.wait_for_line(&format!("[-] Disconnected: {rude_peer}"));
-    steady.exchange("after");
-    let mut stats = server.stats();
-    eventually("the reset client counted served", SETTLE, || {
-        stats = server.stats();
-        stats.clients.served == 1
-    });
-    assert_eq!((stats.clients.active, stats.live), (1, 1), "{engine:?}");
-    steady.half_close();
-    steady.expect_rest(b"");
-    // A new client is served.
-    server.serves_a_new_client("new");
-    let stats = server.wait_live(0);
-    assert_eq!(stats.clients.served, 3, "{engine:?}");
-    let summary = server.stop().summary;
-    assert_eq!((summary.served, summary.cut, summary.panicked), (3, 0, 0));
+/// The length of the line that makes the observer panic (no well-behaved line is this long).
+const PANIC_LEN: usize = 77;
+/// A pool's size in the panic test: fewer workers than panics.
+const PANIC_POOL: usize = 4;
+
+/// Sends the fatal line and checks what a client of a panicking handler sees: the connection
+/// closes without a reply.
+fn fatal_line(h: &TestServer) -> u64 {
+    let mut c = h.client();
+    let id = h.recorder.id_of(c.local);
+    c.send(&[vec![b'P'; PANIC_LEN], b"\n".to_vec()].concat());
+    c.half_close();
+    c.expect_rest(b"");
+    h.wait_gone(id);
+    id
 }
 
-fn a_client_that_never_reads_is_dropped_when_the_write_stalls(engine: Engine) {
-    let log = log::log();
-    let timeout = Duration::from_millis(500);
-    let server = start(Mode::Echo, engine, |c| c.idle_timeout = timeout);
-    let stall::Flood {
-        stream: stalled,
-        sent,
-        stopped,
-    } = stall::flood_without_reading(server.addr, timeout);
-    let events = server.recorder.events();
-    let last = &events[events.len().saturating_sub(6)..];
-    assert!(stopped, "{sent} bytes went out; the last events: {last:?}");
-    let stalled_peer = stalled.local_addr().unwrap();
-    let stalled_id = server.recorder.id_of(stalled_peer);
-    assert!(sent >= 2 * 1000, "only {sent} bytes went out");
-    let started = Instant::now();
-
-    // Other clients are served all the while.
-    server.serves_a_new_client("not stuck");
-
-    server
-        .recorder
-        .wait_for("the stalled client's disconnect", |events| {
-            events.contains(&Event::Closed { id: stalled_id })
-        });
-    let took = started.elapsed();
-    // The write times out; or, should replies creep out after all (see
-    // `flood_without_reading`) and the batch take longer than the idle timeout, the next read
-    // gets the idle timeout and the drain (at most 1 s) ends the connection.
-    assert!(
-        took < timeout * 2 + Duration::from_secs(2),
-        "closed only after {took:?}"
-    );
-    let idle_line = Event::Replied {
-        id: stalled_id,
-        len: IDLE.len(),
-    };
-    let how = if server.recorder.events().contains(&idle_line) {
-        "an idle timeout and a drain"
-    } else {
-        "a write timeout"
-    };
-    eprintln!("the stalled client was cut by {how}, {took:?} after its last write");
-    log.wait_for_line(&format!("[-] Disconnected: {stalled_peer}"));
-    // Its connection ended, and with a thread per connection, its thread too.
-    server.wait_gone(stalled_id);
-    server.serves_a_new_client("still served");
-    drop(stalled);
-    let stats = server.wait_live(0);
-    assert_eq!(stats.clients.served, 3);
-    let summary = server.stop().summary;
-    assert_eq!((summary.served, summary.cut, summary.panicked), (3, 0, 0));
-}
-
+// The only test of a panicking handler (chapter 9 includes its first part). A pool gets fewer
+// workers than there are panics below: a panic that took its worker with it would leave nobody
+// to serve.
 fn a_panicking_handler_is_contained(engine: Engine) {
-    let what = format!("{engine:?}");
-    // A pool of 2: the panic must not cost it a worker.
-    let server = start(Mode::Echo, pool_of(engine, 2), |_| {});
-    // Client 2's handler panics on its first message.
-    server
-        .recorder
+    let h = start(Mode::Echo, pool_of(engine, PANIC_POOL), |_| {});
+    // First on its own: client 2's handler panics on its first message, client 1 looks on.
+    h.recorder
         .panic_when(|e| matches!(e, Event::Message { id: 2, .. }));
-    let mut one = server.client();
+    let mut one = h.client();
     one.exchange("one");
     // ANCHOR: panicking_handler
-    let mut two = server.client();
+    let mut two = h.client();
     two.send(b"boom\n");
     // No reply: the handler died before answering; its socket is closed (maybe reset).
     let _ = two.rest(T);
     eventually("the panicked client counted served", SETTLE, || {
-        server.stats().clients.served == 1
+        h.stats().clients.served == 1
     });
     one.exchange("one again");
-    let stats = server.stats();
-    assert_eq!((stats.clients.active, stats.live), (1, 1), "{what}");
+    let stats = h.stats();
+    assert_eq!((stats.clients.active, stats.live), (1, 1));
     // ANCHOR_END: panicking_handler
     one.half_close();
     one.expect_rest(b"");
-    let stats = server.wait_live(0);
-    assert_eq!(
-        (stats.clients.served, stats.clients.issued),
-        (2, 2),
-        "{what}"
-    );
+    let stats = h.wait_live(0);
+    assert_eq!((stats.clients.served, stats.clients.issued), (2, 2));
     // Still serving, and as many clients at once as before (a pool has all its workers).
-    let mut both: Vec<Client> = (0..2).map(|_| server.client()).collect();
-    for (i, c) in both.iter_mut().enumerate() {
+    let mut all: Vec<Client> = (0..PANIC_POOL).map(|_| h.client()).collect();
+    for (i, c) in all.iter_mut().enumerate() {
         c.exchange(&format!("after {i}"));
     }
-    for mut c in both {
+    for mut c in all {
         c.half_close();
         c.expect_rest(b"");
     }
-    assert_eq!(server.wait_live(0).clients.served, 4, "{what}");
-    let summary = server.stop().summary;
+    assert_eq!(h.wait_live(0).clients.served, 2 + PANIC_POOL as u64);
+
+    // Then more panics than a pool has workers, while well-behaved clients are served.
+    h.recorder
+        .panic_when(|e| matches!(e, Event::Message { len: PANIC_LEN, .. }));
+    let good = Good::start(&h, GoodPlan::new(GOOD));
+    for _ in 0..PANIC_POOL + 1 {
+        let before = good.answered();
+        fatal_line(&h);
+        assert!(h.stats().clients.is_consistent());
+        good.wait_answers(2);
+        assert!(good.answered() > before);
+    }
+    // Enough short connections afterwards that the accept loop tidies up its list of finished
+    // threads: the panics must still be counted at the end.
+    for i in 0..70 {
+        h.serves_a_new_client(&format!("short {i}"));
+    }
+    let stats = h.stats();
+    assert!(stats.clients.is_consistent(), "{stats:?}");
+    let phase1 = good.stop();
+    let stats = h.wait_live(0);
     assert_eq!(
-        (summary.served, summary.panicked, summary.cut),
-        (4, 1, 0),
-        "{what}"
+        stats.clients.served, stats.clients.issued,
+        "every client counted served: {stats:?}"
+    );
+
+    // Shutdown with a handler that panics as it closes.
+    let good = Good::start(&h, GoodPlan::new(GOOD));
+    let mut c = h.client();
+    let id = h.recorder.id_of(c.local);
+    h.recorder.panic_when(move |e| *e == Event::Closed { id });
+    good.shutting_down();
+    let stopped = h.stop_telling(&mut c);
+    // Client 2's, the fatal lines', and the one on close.
+    let panics = 1 + (PANIC_POOL + 1) + 1;
+    assert_eq!(stopped.summary.panicked, panics, "{:?}", stopped.summary);
+    let all = Tally::merged([phase1, good.stop()]);
+    figures(
+        engine,
+        "panics",
+        &[
+            "handler panic, one at a time",
+            "more handler panics than a pool has workers",
+            "panic while shutting down",
+        ],
+        panics as u64,
+        &all,
+        "",
     );
 }
 

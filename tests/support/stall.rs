@@ -26,56 +26,6 @@ fn small_window(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-/// Connects with a tiny receive buffer and sends short echo lines (every 2 bytes ask for a
-/// ~45-byte reply) without ever reading, until a write makes no progress for `write_timeout`
-/// (the server stopped reading because its own writes are stuck) or fails (the server gave up
-/// and closed), or 10 s have passed (a server that never stops reading: the caller says why).
-///
-/// The server's writes are then stuck, but not for good: the kernel may still find room now and
-/// then (it grows a socket's send buffer on some events, and packs the tiny buffers queued at a
-/// full receiver into fewer), so replies can creep out. For a server that is surely stuck, see
-/// [`stuck_on_huge_line`].
-pub fn flood_without_reading(addr: SocketAddr, write_timeout: Duration) -> Flood {
-    let mut stream = small_window(addr);
-    stream.set_write_timeout(Some(write_timeout)).unwrap();
-    let chunk = b"x\n".repeat(32 * 1024);
-    let started = Instant::now();
-    let mut sent = 0usize;
-    let ended = loop {
-        if started.elapsed() > Duration::from_secs(10) {
-            break None;
-        }
-        match stream.write(&chunk) {
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => break Some(e),
-        }
-    };
-    let stopped = ended.is_some_and(|e| {
-        matches!(
-            e.kind(),
-            ErrorKind::WouldBlock
-                | ErrorKind::TimedOut
-                | ErrorKind::ConnectionReset
-                | ErrorKind::BrokenPipe
-        )
-    });
-    Flood {
-        stream,
-        sent,
-        stopped,
-    }
-}
-
-/// What [`flood_without_reading`] left.
-pub struct Flood {
-    pub stream: TcpStream,
-    /// Bytes that went out.
-    pub sent: usize,
-    /// Whether our writes blocked or failed (rather than everything being taken).
-    pub stopped: bool,
-}
-
 /// A client that sends echo lines as fast as the server takes them and never reads a reply.
 /// Returns once the server is blocked writing to it: the client's own writes have stopped
 /// making progress *and* the server has been stuck on the same reply for a while (it has
