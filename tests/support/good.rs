@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use many_clients::client::{EchoClient, check_echo_reply, greet, parse_greet_id};
 use many_clients::conn::Mode;
 use many_clients::server::Engine;
 
-use crate::support::{BUSY, SETTLE, SHUTTING_DOWN, T, TestServer, eventually};
+use crate::support::{BUSY, SETTLE, SHUTTING_DOWN, T, TestServer, eventually, lock};
 
 /// How the well-behaved clients behave.
 #[derive(Clone, Copy, Debug)]
@@ -82,6 +82,8 @@ struct Flags {
     answered: AtomicU64,
     /// Clients that have had their first reply.
     ready: AtomicU64,
+    /// What the clients that stopped early lost, for a failure message before [`Good::stop`].
+    lost: Mutex<Vec<String>>,
 }
 
 /// Well-behaved clients running on their own threads until stopped, checking every reply.
@@ -106,15 +108,20 @@ impl Good {
             shutting: AtomicBool::new(false),
             answered: AtomicU64::new(0),
             ready: AtomicU64::new(0),
+            lost: Mutex::new(Vec::new()),
         });
         let threads = (0..plan.clients)
             .map(|k| {
                 let (addr, mode, flags) = (h.addr, h.mode, flags.clone());
                 thread::Builder::new()
                     .name(format!("good-{k}"))
-                    .spawn(move || match mode {
-                        Mode::Echo => echo_client(addr, k, plan, &flags),
-                        Mode::Greet => greet_client(addr, k, plan, &flags),
+                    .spawn(move || {
+                        let tally = match mode {
+                            Mode::Echo => echo_client(addr, k, plan, &flags),
+                            Mode::Greet => greet_client(addr, k, plan, &flags),
+                        };
+                        lock(&flags.lost).extend(tally.lost.iter().cloned());
+                        tally
                     })
                     .expect("spawn a good client")
             })
@@ -149,7 +156,8 @@ impl Good {
         });
         assert!(
             self.threads.iter().all(|t| !t.is_finished()),
-            "a well-behaved client stopped early"
+            "a well-behaved client stopped early: {:?}",
+            lock(&self.flags.lost)
         );
     }
 
