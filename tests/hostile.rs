@@ -10,7 +10,7 @@
 //! hostile client got the protocol's exact bytes, its connection (and with a thread per
 //! connection, its thread) is gone, `stats()` back to `live == 0`, `active == 0`. Each test ends
 //! with the same fault again *during shutdown*: `join()` returns within the grace period and no
-//! server thread (`accept`, `client-{id}`, `worker-{i}`, `busy`) is left. The tests take turns
+//! server thread (`accept`, `client-{id}`, `worker-{i}`, `busy`, `events-{i}`) is left. The tests take turns
 //! (`engine_tests!` holds `serial()`) because they count server threads by name.
 //!
 //! The fd-limit games (`EMFILE` in the accept loop, 5,000 idle connections) are in

@@ -5,7 +5,7 @@
 //! Each case draws a schedule (`support/schedule.rs`: the server's settings and up to
 //! 40 clients with awkward messages, write patterns and endings), starts a fresh server on port
 //! 0 with the engine under test (every engine gets its own cases: `engine::thread::…`,
-//! `engine::pool::…`), plays every client on its own thread over real sockets, and then checks:
+//! `engine::pool::…`, `engine::events::…`), plays every client on its own thread over real sockets, and then checks:
 //!
 //! 1. every client saw exactly what the reference model says it is owed, in order: its replies,
 //!    error lines exactly where the protocol puts them, EOF where the server must close — or,
@@ -16,18 +16,19 @@
 //!    closed exactly once, and every greet reply carries the id of its own connection;
 //! 4. the server still answers a fresh client (in greet mode with the next id);
 //! 5. `shutdown` + `join` return in bounded time with the right totals, nothing cut, no panic,
-//!    and no server thread (`accept`, `client-*`, `worker-*`, `busy`) is left behind.
+//!    and no server thread (`accept`, `client-*`, `worker-*`, `busy`, `events-*`) is left behind.
 //!
 //! None of these depends on how the threads happened to interleave (the model's docs say why),
 //! so a failing case fails again when replayed, and proptest shrinks it to a small schedule.
 //!
-//! Runs: `cargo test --test schedules` runs `DEFAULT_CASES` random schedules per engine (about
-//! 14 s each here); `PROPTEST_CASES=N` runs N per engine instead: `.ci/run`'s soak is
-//! `PROPTEST_CASES=128` (its `SCHEDULE_SOAK_CASES`), about 105 s per engine here (debug build,
-//! a busy 2-core machine). Failures are saved in `proptest-regressions/schedules.txt`
-//! (committed) and replayed first on every run, for every engine; for an integration test
-//! proptest's default would be `tests/schedules.proptest-regressions`, hence the explicit
-//! `FileFailurePersistence::Direct` below.
+//! Runs: `cargo test --test schedules` runs `DEFAULT_CASES` random schedules per engine;
+//! `PROPTEST_CASES=N` runs N per engine instead: `.ci/run`'s soak is `PROPTEST_CASES=128` (its
+//! `SCHEDULE_SOAK_CASES`). A case takes 0.8 to 1.1 s here (debug build, a busy 2-core machine),
+//! so about 10 s per engine in `cargo test` and about two minutes per engine in the soak.
+//! Failures are saved in `proptest-regressions/schedules.txt` (committed) and replayed first on
+//! every run, for every engine; for an integration test proptest's default would be
+//! `tests/schedules.proptest-regressions`, hence the explicit `FileFailurePersistence::Direct`
+//! below.
 
 #[path = "support/schedule_client.rs"]
 mod client_side;
@@ -55,7 +56,7 @@ use schedule::{DRAIN_MS, Schedule};
 use support::{Recorder, SETTLE, TestServer, poll, start};
 
 /// Cases per engine in a `cargo test` run; `PROPTEST_CASES` overrides it.
-const DEFAULT_CASES: u32 = 16;
+const DEFAULT_CASES: u32 = 12;
 
 support::engine_tests!(every_client_gets_what_the_protocol_promises);
 

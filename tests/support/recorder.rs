@@ -46,7 +46,8 @@ struct Seen {
     /// blocked writing a reply has reported one line more than it has replied to.
     lines: HashMap<u64, (u64, u64)>,
     /// Per connection: the name of the thread that reported its first message, reply or close.
-    /// Those events come from the thread serving it (`client-{id}`, or a pool's `worker-{i}`).
+    /// Those events come from the thread serving it (`client-{id}`, a pool's `worker-{i}`, an
+    /// event loop's `events-{i}`).
     handlers: HashMap<u64, String>,
 }
 

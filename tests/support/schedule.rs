@@ -244,8 +244,7 @@ impl fmt::Debug for Settings {
         match self.engine {
             Engine::Thread => f.write_str("thread per connection }"),
             Engine::Pool { workers } => write!(f, "pool of {workers} }}"),
-            #[allow(unreachable_patterns)] // for the engines still to come
-            other => write!(f, "{other:?} }}"),
+            Engine::Events { loops } => write!(f, "{loops} event loops }}"),
         }
     }
 }

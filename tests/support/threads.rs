@@ -9,10 +9,15 @@ use std::time::Duration;
 use super::wait::{lock, poll};
 
 /// Whether a thread name is one the server gives its threads: `accept`, `busy` (answering a
-/// refused connection), `client-{id}` (a thread per connection), `worker-{i}` (a pool). The one
-/// place that knows: an engine that names new threads adds its names here.
+/// refused connection), `client-{id}` (a thread per connection), `worker-{i}` (a pool),
+/// `events-{i}` (an event loop). The one place that knows: an engine that names new threads
+/// adds its names here.
 pub fn is_server_thread(name: &str) -> bool {
-    name == "accept" || name == "busy" || name.starts_with("client-") || name.starts_with("worker-")
+    name == "accept"
+        || name == "busy"
+        || name.starts_with("client-")
+        || name.starts_with("worker-")
+        || name.starts_with("events-")
 }
 
 /// `(tid, name)` of every thread of this process. Panics if the list cannot be read (out of
