@@ -1,6 +1,6 @@
 #![cfg(not(loom))]
 //! The file-descriptor games, in a binary of their own because they change this process's
-//! `RLIMIT_NOFILE` and, for a while, leave it no free descriptor at all:
+//! `RLIMIT_NOFILE` and, for a while, leave it no free descriptor at all; against every engine:
 //!
 //! * out of descriptors (`EMFILE`): the accept loop must neither spin nor die. It backs off,
 //!   logs once per burst, the connected clients go on being served, and the clients that waited
@@ -11,63 +11,62 @@
 //! * 5,000 idle connections held at once (64 KiB thread stacks), while others are served; the
 //!   RSS each costs is printed; then shutdown with all of them open.
 //!
-//! The limit is read from `/proc/self/limits` and changed with util-linux's `prlimit --pid`:
-//! the crate has no `libc` dependency and a `setrlimit` call is not worth adding one for a test.
-//! Where `prlimit` is missing or the hard limit is too low, the test says so and skips.
+//! The limit is read and changed with `getrlimit`/`setrlimit` from the `libc` crate, which the
+//! crate depends on anyway (for `MSG_DONTWAIT` and `MSG_NOSIGNAL`). Where the hard limit is too
+//! low for a test, it says so and skips.
 
-#[path = "support/hostile.rs"]
+#[path = "support/good.rs"]
+mod good;
+#[path = "support/log.rs"]
+mod log;
 mod support;
 
+use good::{Good, GoodPlan, Tally, figures};
 use many_clients::conn::Mode;
-use many_clients::server::ServerConfig;
+use many_clients::server::{Engine, ServerConfig};
 use socket2::{Domain, Socket, Type};
 use std::fs::File;
 use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
 use std::time::{Duration, Instant};
+use support::threads::{thread_cpu_ticks, vm_rss_kib};
 use support::*;
+
+support::engine_tests!(
+    running_out_of_fds_neither_spins_nor_kills_the_accept_loop,
+    five_thousand_idle_connections_are_held_while_others_are_served,
+);
 
 /// `EMFILE` on Linux.
 const EMFILE: i32 = 24;
 
 /// `(soft, hard)` `RLIMIT_NOFILE` of this process.
 fn nofile() -> (u64, u64) {
-    let limits = std::fs::read_to_string("/proc/self/limits").expect("/proc/self/limits");
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .expect("a Max open files line");
-    let mut values = line["Max open files".len()..]
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(u64::MAX));
-    let soft = values.next().unwrap_or(u64::MAX);
-    let hard = values.next().unwrap_or(u64::MAX);
-    (soft, hard)
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0, "getrlimit: {}", std::io::Error::last_os_error());
+    (limit.rlim_cur, limit.rlim_max)
 }
 
-/// Sets this process's soft `RLIMIT_NOFILE` with `prlimit`.
+/// Sets this process's soft `RLIMIT_NOFILE` (for every thread: it is the process's).
 fn set_soft_nofile(soft: u64) -> Result<(), String> {
-    let status = Command::new("prlimit")
-        .arg("--pid")
-        .arg(std::process::id().to_string())
-        .arg(format!("--nofile={soft}:"))
-        .status()
-        .map_err(|e| format!("cannot run prlimit: {e}"))?;
-    if !status.success() {
-        return Err(format!("prlimit failed: {status}"));
+    let (_, hard) = nofile();
+    if soft > hard {
+        return Err(format!("the hard limit is {hard}"));
     }
-    let (now, _) = nofile();
-    if now == soft {
-        Ok(())
-    } else {
-        Err(format!(
-            "prlimit ran, but the soft limit is {now}, not {soft}"
-        ))
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
     }
+    Ok(())
 }
 
 /// Puts the soft limit back when dropped.
@@ -108,57 +107,28 @@ fn exhaust() -> Vec<File> {
     }
 }
 
-/// The server's warnings, captured in memory (this binary's global subscriber).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn count(&self, needle: &str) -> usize {
-        String::from_utf8_lossy(&lock(&self.0))
-            .matches(needle)
-            .count()
-    }
-}
-
-fn warnings() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::WARN)
-            .without_time()
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        captured
-    })
-}
-
-/// The thread id of the server's `accept` thread (polled for: a new thread names itself).
-fn accept_tid() -> u64 {
-    let mut accept = Vec::new();
-    eventually("one thread named accept", SETTLE, || {
-        accept = threads()
+/// The threads that accept connections (polled for: a new thread names itself): the blocking
+/// engines' one `accept` thread, or every event loop (each accepts on a listener of its own).
+fn acceptors(engine: Engine) -> Vec<u64> {
+    let (count, accepts): (usize, fn(&str) -> bool) = match engine {
+        Engine::Events { loops } => (loops, |n| n.starts_with("events-")),
+        _ => (1, |n| n == "accept"),
+    };
+    let mut tids = Vec::new();
+    eventually(&format!("{count} accepting threads"), SETTLE, || {
+        tids = threads()
             .into_iter()
-            .filter(|(_, n)| n == "accept")
+            .filter(|(_, n)| accepts(n))
             .map(|(t, _)| t)
             .collect();
-        accept.len() == 1
+        tids.len() == count
     });
-    accept[0]
+    tids
+}
+
+/// CPU ticks the threads `tids` have used.
+fn cpu_ticks(tids: &[u64]) -> u64 {
+    tids.iter().map(|&t| thread_cpu_ticks(t)).sum()
 }
 
 /// A client socket made now, while descriptors are free, to be connected later.
@@ -181,137 +151,137 @@ fn wait_blocked(tid: u64, what: &str, wchan: &str) {
     });
 }
 
-/// Waits for `stopping` (a [`Harness::stop_in_background`]) while this process is out of
+/// Waits for `stopping` (a [`TestServer::stop_in_background`]) while this process is out of
 /// descriptors (`hog`). If `join()` has not returned within `limit`, frees the descriptors,
 /// unsticks the server (`unstick`) and fails.
 fn stop_while_out_of_fds(
-    stopping: thread::JoinHandle<Stopped>,
+    stopping: Stopping,
     hog: Vec<File>,
     limit: Duration,
     unstick: impl FnOnce(),
 ) -> Stopped {
-    let began = Instant::now();
-    let stopped_in_time = loop {
-        if stopping.is_finished() {
-            break true;
-        }
-        if began.elapsed() > limit {
-            break false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let stopped_in_time = poll(limit, || stopping.is_finished());
     drop(hog);
     if !stopped_in_time {
         unstick();
-        let _ = stopping.join();
         panic!("join() did not return within {limit:?} while the process was out of descriptors");
     }
-    stopping.join().expect("stop")
+    // The end-of-test checks, now that descriptors are free again.
+    stopping.join()
 }
 
-#[test]
-fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
-    let _serial = serial();
-    let log = warnings();
+fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop(engine: Engine) {
+    let log = log::log();
     let fds_at_start = open_fds();
-    let (soft, hard) = nofile();
-    // Lower the soft limit to a little above what is open, so running out is quick; without
-    // prlimit, run out of the limit we have, if that is reasonable.
-    let _limit = match SoftLimit::set((fds_at_start + 256) as u64) {
-        Ok(limit) => Some(limit),
-        Err(why) if soft <= 65536 => {
-            eprintln!("[hostile_fds] {why}; exhausting the soft limit of {soft} as it is");
-            None
-        }
-        Err(why) => {
-            eprintln!(
-                "[hostile_fds] SKIPPED: {why}, and the soft limit {soft} (hard {hard}) is too high to exhaust"
-            );
-            return;
-        }
-    };
+    // Lower the soft limit to a little above what is open, so running out is quick. (Lowering
+    // it is always allowed.)
+    let _limit = SoftLimit::set((fds_at_start + 256) as u64).expect("lower the soft limit");
     let grace = Duration::from_secs(2);
     let config = |c: &mut ServerConfig| {
         c.idle_timeout = Duration::from_secs(30);
         c.grace = grace;
     };
-    let h = start(Mode::Echo, config);
+    // Two good clients and the six that arrive out of descriptors, all served at once.
+    let engine = at_least(engine, 2 + 6);
+    // The blocking engines accept on a thread blocked in `accept`, which has already reserved
+    // the descriptor its next connection gets (a Linux detail the test relies on); an event
+    // loop only calls `accept` when the listener is ready, so it has none in hand.
+    let blocking = !matches!(engine, Engine::Events { .. });
+    let h = start(Mode::Echo, engine, config);
     // On one connection each: a new connection would need a descriptor in this process too.
     let good = Good::start(&h, GoodPlan::persistent(2));
-    let tid = accept_tid();
+    let tids = acceptors(engine);
     // Client sockets made while descriptors are free: connecting one later takes no new one.
     let first = spare_socket();
     let waiting: Vec<Socket> = (0..5).map(|_| spare_socket()).collect();
     let last = spare_socket();
     let failed_before = log.count("accept failed");
+    let recovered_before = log.count("accept recovered");
+    // What the accepting threads use with nothing wrong, over as long as the fault will last:
+    // nothing for an `accept` thread, but event loops serve the good clients too.
+    let window = Duration::from_millis(1500);
+    let (began, cpu_before) = (Instant::now(), cpu_ticks(&tids));
+    while began.elapsed() < window {
+        good.wait_answers(1);
+    }
+    let serving = cpu_ticks(&tids) - cpu_before;
 
-    // 1. Out of descriptors, six clients arrive. The first gets the descriptor the blocked
-    //    `accept` had reserved (its shutdown waker needs no descriptor of its own); for
-    //    the other five `accept` fails with EMFILE, again and again, until descriptors are back.
-    wait_blocked_in_accept(tid);
-    let cpu_before = thread_cpu_ticks(tid);
-    let connected_before = h.spy.connected.load(Ordering::SeqCst);
+    // 1. Out of descriptors, six clients arrive. With a blocking engine the first gets the
+    //    descriptor the blocked `accept` had reserved (its shutdown waker needs no descriptor
+    //    of its own); for the others `accept` fails with EMFILE, again and again, until
+    //    descriptors are back.
+    if blocking {
+        wait_blocked_in_accept(tids[0]);
+    }
+    let reserved = usize::from(blocking);
+    let cpu_before = cpu_ticks(&tids);
+    let connected_before = h.recorder.connected();
     let hog = exhaust();
-    let window = Instant::now();
-    let mut clients: Vec<Raw> = std::iter::once(first)
+    let began = Instant::now();
+    let mut clients: Vec<Client> = std::iter::once(first)
         .chain(waiting)
         .enumerate()
         .map(|(i, s)| {
             s.connect_timeout(&h.addr.into(), T)
                 .expect("connect into the backlog");
-            let mut c = Raw::from_stream(s.into());
+            let mut c = Client::from_stream(s.into());
             c.send(format!("waited {i}\n").as_bytes());
             c
         })
         .collect();
     // Hold it for a second and a half (the length of the fault is the scenario); the clients
-    // already connected keep being served all along, and so is the first newcomer.
+    // already connected keep being served all along, and so is a newcomer that got in.
     let before = good.answered();
-    clients[0].echo_of(b"waited 0");
-    while window.elapsed() < Duration::from_millis(1500) {
+    for (i, c) in clients.iter_mut().enumerate().take(reserved) {
+        c.expect_echo(&format!("waited {i}"));
+    }
+    while began.elapsed() < window {
         good.wait_answers(1);
     }
     let served_meanwhile = good.answered() - before;
-    let connected_meanwhile = h.spy.connected.load(Ordering::SeqCst) - connected_before;
+    let connected_meanwhile = h.recorder.connected() - connected_before;
     drop(hog);
-    let out_for = window.elapsed();
-    // Descriptors are back: the five from the backlog are served.
+    let out_for = began.elapsed();
+    // Descriptors are back: the ones from the backlog are served.
     for (i, c) in clients.iter_mut().enumerate() {
-        if i > 0 {
-            c.echo_of(format!("waited {i}").as_bytes());
+        if i >= reserved {
+            c.expect_echo(&format!("waited {i}"));
         }
         c.half_close();
         c.expect_rest(b"");
     }
-    let cpu = thread_cpu_ticks(tid) - cpu_before;
+    let cpu = cpu_ticks(&tids) - cpu_before;
     assert_eq!(
-        connected_meanwhile, 1,
-        "only the reserved descriptor could be used"
+        connected_meanwhile, reserved as u64,
+        "only a descriptor reserved by a blocked accept could be used"
     );
     assert!(served_meanwhile > 0);
-    // 100 ticks a second: a spinning loop would have used about 150 in this window.
+    // 100 ticks a second: a spinning loop would have used about 150 more in this window.
     assert!(
-        cpu <= 15,
-        "the accept thread used {cpu} ticks of CPU in {out_for:?}"
+        cpu <= serving + 15,
+        "the accepting threads used {cpu} ticks of CPU in {out_for:?} ({serving} serving alone)"
     );
-    assert_eq!(
-        log.count("accept failed") - failed_before,
-        1,
-        "one warning per burst"
+    // Each accepting thread warns once per burst (an event loop that found its listener
+    // empty has nothing to warn about).
+    let warned = log.count("accept failed") - failed_before;
+    let recovered = log.count("accept recovered") - recovered_before;
+    assert!(
+        (1..=tids.len()).contains(&warned),
+        "{warned} warnings from {} accepting threads: one per burst each",
+        tids.len()
     );
-    assert_eq!(
-        log.count("accept recovered"),
-        1,
-        "and one when it recovered"
-    );
+    assert_eq!(recovered, warned, "and one when each recovered");
     good.wait_answers(3);
     let tally1 = good.stop();
     h.wait_live(0);
 
-    // 2. Shutdown while out of descriptors with `accept` blocked: the server cannot connect to
-    //    itself to wake it then (that needs a descriptor), and must stop all the same.
+    // 2. Shutdown while out of descriptors (with `accept` blocked, for a blocking engine): the
+    //    server cannot connect to itself to wake it then (that needs a descriptor), and must
+    //    stop all the same.
     let good = Good::start(&h, GoodPlan::persistent(2));
-    wait_blocked_in_accept(tid);
+    if blocking {
+        wait_blocked_in_accept(tids[0]);
+    }
     let addr = h.addr;
     let hog = exhaust();
     good.shutting_down();
@@ -319,27 +289,82 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
     let stopped1 = stop_while_out_of_fds(stopping, hog, grace, || {
         drop(TcpStream::connect_timeout(&addr, T));
     });
-    let tally2 = good.stop();
+    let mut tallies = vec![tally1, good.stop()];
 
     // 3. Shutdown while out of descriptors, with a client that got in on the descriptor the
     //    blocked `accept` had reserved. Its waker shares that descriptor (an earlier version
     //    `dup`ed it, failed here, and had to fall back to polling): shutdown must reach it.
-    let h = start(Mode::Echo, config);
+    //    Only the blocking engines have such a client, or a waker per connection; an event
+    //    loop reaches its connections itself, as in 2.
+    let stopped2 = if blocking {
+        let (stopped, tally) = shutdown_reaches_the_last_one_in(engine, config, grace, last);
+        tallies.push(tally);
+        Some(stopped)
+    } else {
+        drop(last);
+        None
+    };
+    drop(clients);
+    let mut open = 0;
+    eventually(
+        &format!("no descriptor leaked ({fds_at_start} at the start)"),
+        SETTLE,
+        || {
+            open = open_fds();
+            open <= fds_at_start
+        },
+    );
+    let all = Tally::merged(tallies);
+    let mut classes = vec![
+        "out of fds with clients in the backlog",
+        "shutdown out of fds",
+    ];
+    if blocking {
+        classes.push("shutdown out of fds, client without waker");
+    }
+    figures(
+        engine,
+        "EMFILE",
+        &classes,
+        6 + u64::from(blocking),
+        &all,
+        &format!(
+            ", accepting threads' CPU {cpu} ticks in {out_for:?} out of fds ({serving} in as \
+             long serving alone); {served_meanwhile} replies served meanwhile; joins took {:?} \
+             and {:?}",
+            stopped1.took,
+            stopped2.map(|s| s.took)
+        ),
+    );
+}
+
+/// Part 3 of the EMFILE test, for a blocking engine: `last` connects on the descriptor the
+/// blocked `accept` had reserved, then shutdown must reach it while the process is out of
+/// descriptors.
+fn shutdown_reaches_the_last_one_in(
+    engine: Engine,
+    config: impl FnOnce(&mut ServerConfig),
+    grace: Duration,
+    last: Socket,
+) -> (Stopped, Tally) {
+    let h = start(Mode::Echo, engine, config);
     let good = Good::start(&h, GoodPlan::persistent(2));
-    wait_blocked_in_accept(accept_tid());
+    wait_blocked_in_accept(acceptors(engine)[0]);
     let addr = h.addr;
     let mut hog = exhaust();
     last.connect_timeout(&addr.into(), T).expect("connect");
-    let mut last = Raw::from_stream(last.into());
+    let mut last = Client::from_stream(last.into());
     last.send(b"last one in\n");
-    last.echo_of(b"last one in");
+    last.expect_echo("last one in");
     // Wait until its handler is back in `read` (`wait_woken`), where only a wake-up or a
     // timeout reaches it. Looking needs two descriptors for a moment; then take them back.
-    let id = h.spy.id_of(last.local);
+    let id = h.recorder.id_of(last.local);
     hog.truncate(hog.len() - 2);
-    let handler = threads()
-        .into_iter()
-        .find(|(_, n)| *n == format!("client-{id}"));
+    let name = h
+        .recorder
+        .handler_of(id)
+        .expect("its handler reported a line");
+    let handler = threads().into_iter().find(|(_, n)| *n == name);
     wait_blocked(
         handler.expect("the handler thread").0,
         "handler",
@@ -362,42 +387,10 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop() {
         show(SHUTTING_DOWN),
         "the client that came in out of descriptors is told too"
     );
-    let tally3 = good.stop();
-    drop((clients, last));
-    let mut open = 0;
-    eventually(
-        &format!("no descriptor leaked ({fds_at_start} at the start)"),
-        SETTLE,
-        || {
-            open = open_fds();
-            open <= fds_at_start
-        },
-    );
-    let all = Tally {
-        answered: tally1.answered + tally2.answered + tally3.answered,
-        ..Tally::default()
-    };
-    figures(
-        "EMFILE",
-        &[
-            "out of fds with clients in the backlog",
-            "shutdown out of fds, accept blocked",
-            "shutdown out of fds, client without waker",
-        ],
-        7,
-        &all,
-        &format!(
-            ", accept thread CPU {cpu} ticks in {out_for:?} out of fds; {served_meanwhile} replies \
-             served meanwhile; joins took {:?} and {:?}",
-            stopped1.took, stopped2.took
-        ),
-    );
+    (stopped2, good.stop())
 }
 
-#[test]
-fn five_thousand_idle_connections_are_held_while_others_are_served() {
-    let _serial = serial();
-    let _ = warnings();
+fn five_thousand_idle_connections_are_held_while_others_are_served(engine: Engine) {
     const IDLE: usize = 5000;
     // Per idle connection: our end, the server's end and the server's second handle (its waker).
     let need = (3 * IDLE + open_fds() + 512) as u64;
@@ -421,7 +414,10 @@ fn five_thousand_idle_connections_are_held_while_others_are_served() {
         return;
     };
     let grace = Duration::from_secs(5);
-    let h = start(Mode::Echo, |c| {
+    // Held at once and each served: a pool gets a worker for every one (a pool of a few
+    // workers serves a few of 5,000 idle clients, by design: the rest wait in its queue).
+    let engine = at_least(engine, IDLE + 3 + 1);
+    let h = start(Mode::Echo, engine, |c| {
         c.max_connections = IDLE + 64;
         c.stack_size = 64 * 1024;
         c.idle_timeout = Duration::from_secs(60);
@@ -444,11 +440,7 @@ fn five_thousand_idle_connections_are_held_while_others_are_served() {
     // Served with 5,000 idle connections around: the well-behaved clients, a new client, and
     // any of the idle ones that speaks up.
     good.wait_answers(30);
-    let mut c = h.raw();
-    c.send(b"one more\n");
-    c.echo_of(b"one more");
-    c.half_close();
-    c.expect_rest(b"");
+    h.serves_a_new_client("one more");
     for (i, s) in held.iter_mut().enumerate().step_by(500) {
         s.write_all(format!("idle {i} speaks\n").as_bytes())
             .expect("send");
@@ -469,11 +461,12 @@ fn five_thousand_idle_connections_are_held_while_others_are_served() {
         told += 1;
     }
     drop(held);
-    let stopped = stopping.join().expect("stop");
+    let stopped = stopping.join();
     assert_eq!(stopped.summary.cut, 0);
     assert!(stopped.summary.peak >= (IDLE + 3) as u64);
     let tally = good.stop();
     figures(
+        engine,
         "5,000 idle",
         &["5,000 idle connections held", "shutdown with 5,000 open"],
         IDLE as u64 + 1,

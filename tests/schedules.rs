@@ -4,7 +4,8 @@
 //!
 //! Each case draws a schedule (`support/schedule.rs`: the server's settings and up to
 //! 40 clients with awkward messages, write patterns and endings), starts a fresh server on port
-//! 0, plays every client on its own thread over real sockets, and then checks:
+//! 0 with the engine under test (every engine gets its own cases: `engine::thread::…`,
+//! `engine::pool::…`, `engine::events::…`), plays every client on its own thread over real sockets, and then checks:
 //!
 //! 1. every client saw exactly what the reference model says it is owed, in order: its replies,
 //!    error lines exactly where the protocol puts them, EOF where the server must close — or,
@@ -15,17 +16,19 @@
 //!    closed exactly once, and every greet reply carries the id of its own connection;
 //! 4. the server still answers a fresh client (in greet mode with the next id);
 //! 5. `shutdown` + `join` return in bounded time with the right totals, nothing cut, no panic,
-//!    and no server thread (`accept`, `client-*`, `worker-*`, `busy`) is left behind.
+//!    and no server thread (`accept`, `client-*`, `worker-*`, `busy`, `events-*`) is left behind.
 //!
 //! None of these depends on how the threads happened to interleave (the model's docs say why),
 //! so a failing case fails again when replayed, and proptest shrinks it to a small schedule.
 //!
-//! Runs: `cargo test --test schedules` runs `DEFAULT_CASES` random schedules (about 20 s here);
-//! `PROPTEST_CASES=256 cargo test --test schedules` is the soak run `.ci/run` does (about 4 min
-//! here, debug build, on a busy 2-core machine). Failures are saved in
-//! `proptest-regressions/schedules.txt` (committed) and replayed first on every run; for an
-//! integration test proptest's default would be `tests/schedules.proptest-regressions`, hence the
-//! explicit `FileFailurePersistence::Direct` below.
+//! Runs: `cargo test --test schedules` runs `DEFAULT_CASES` random schedules per engine;
+//! `PROPTEST_CASES=N` runs N per engine instead: `.ci/run`'s soak is `PROPTEST_CASES=128` (its
+//! `SCHEDULE_SOAK_CASES`). A case takes 0.8 to 1.1 s here (debug build, a busy 2-core machine),
+//! so about 10 s per engine in `cargo test` and about two minutes per engine in the soak.
+//! Failures are saved in `proptest-regressions/schedules.txt` (committed) and replayed first on
+//! every run, for every engine; for an integration test proptest's default would be
+//! `tests/schedules.proptest-regressions`, hence the explicit `FileFailurePersistence::Direct`
+//! below.
 
 #[path = "support/schedule_client.rs"]
 mod client_side;
@@ -33,31 +36,35 @@ mod client_side;
 mod model;
 #[path = "support/schedule.rs"]
 mod schedule;
+mod support;
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use many_clients::client::{self, EchoClient, check_echo_reply, parse_greet_id};
 use many_clients::conn::Mode;
-use many_clients::server::{Engine, Event, LiveStats, Server, ServerConfig, ServerHandle, Summary};
-use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
+use many_clients::server::{Engine, Event, LiveStats, Summary};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, TestCaseError, TestRunner, contextualize_config,
+};
 
-use client_side::{Observation, Recorder, outcome_in, play};
+use client_side::{Observation, play};
 use model::check;
 use schedule::{DRAIN_MS, Schedule};
+use support::{Recorder, SETTLE, TestServer, poll, start};
 
-/// Cases per `cargo test` run; `PROPTEST_CASES` overrides it.
-const DEFAULT_CASES: u32 = 24;
-/// How long the server's own bookkeeping may take to settle, and `join` to return.
-const SETTLE: Duration = Duration::from_secs(10);
+/// Cases per engine in a `cargo test` run; `PROPTEST_CASES` overrides it.
+const DEFAULT_CASES: u32 = 12;
+
+support::engine_tests!(every_client_gets_what_the_protocol_promises);
 
 // ANCHOR: property
-proptest! {
-    #![proptest_config(ProptestConfig {
+/// The property, for one engine: proptest draws schedules for a server with it and runs each,
+/// shrinking a failing one.
+fn every_client_gets_what_the_protocol_promises(engine: Engine) {
+    let config = Config {
         cases: DEFAULT_CASES,
         // Integration tests have no `lib.rs` above them, so the default `SourceParallel` would
         // fall back to `tests/schedules.proptest-regressions`; put it where the crate keeps them.
@@ -67,47 +74,47 @@ proptest! {
         )))),
         // A failing case can take seconds (it waits out timeouts); keep shrinking bounded.
         max_shrink_time: 240_000,
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn every_client_gets_what_the_protocol_promises(schedule in schedule::schedule()) {
-        run(&schedule).map_err(TestCaseError::fail)?;
+        ..Config::default()
+    };
+    // As `proptest!` does: `PROPTEST_CASES` and the other variables override the config.
+    let mut runner = TestRunner::new(contextualize_config(config));
+    let outcome = runner.run(&schedule::schedule(engine), |schedule| {
+        run(&schedule).map_err(TestCaseError::fail)
+    });
+    if let Err(failure) = outcome {
+        panic!("{engine:?}: {failure}");
     }
 }
 // ANCHOR_END: property
 
 // ANCHOR: run
-/// One case, start to finish. The server is always shut down and joined, even on failure, so
-/// the next case (and the thread check) starts clean.
+/// One case, start to finish. The server is always shut down and joined, even on failure (its
+/// `Drop`), so the next case starts clean; a failed harness check panics, which proptest
+/// takes as a failure like any other.
 fn run(schedule: &Schedule) -> Result<(), String> {
-    let threads_before = server_threads();
-    let recorder = Arc::new(Recorder::default());
-    let server = Stopper(Some(start(schedule, recorder.clone())?));
-    let addr = server.handle().local_addr();
-    let seen = play_all(schedule, addr, &recorder)?;
+    let server = start_for(schedule);
+    let seen = play_all(schedule, server.addr, &server.recorder)?;
 
     // Everyone has left. The server reports each accept and refusal to the recorder; wait
     // until it has accounted for every client, then judge each one by what happened to it.
     let n = schedule.clients.len() as u64;
-    let settled = settle(server.handle(), |s| s.clients.served + s.refused == n);
-    let events = recorder.events();
-    let wrong = judge(schedule, seen, &events);
+    let settled = settle(&server, |s| s.clients.served + s.refused == n);
+    let wrong = judge(schedule, seen, &server.recorder);
     let stats = match settled {
         Ok(stats) if wrong.is_empty() => stats,
         Ok(_) => return Err(wrong.join("\n")),
         Err(e) => return Err([wrong, vec![e]].concat().join("\n")),
     };
-    check_counts(schedule, &stats, &events)?;
+    check_counts(schedule, &stats, &server.recorder.events())?;
 
     // 4. A fresh client is still served.
     let served = stats.clients.served;
-    fresh_client(addr, schedule.server.mode, served + 1)?;
-    settle(server.handle(), |s| s.clients.served == served + 1)?;
+    fresh_client(server.addr, schedule.server.mode, served + 1)?;
+    settle(&server, |s| s.clients.served == served + 1)?;
 
-    // 5. Shutdown and join, bounded; then no server thread is left.
-    let live = server.handle().shutdown();
-    let summary = server.join()?;
+    // 5. Shutdown and join, bounded; `join` checks that no server thread is left.
+    let live = server.shutdown();
+    let summary = server.join().summary;
     let want = Summary {
         served: served + 1,
         refused: stats.refused,
@@ -119,17 +126,6 @@ fn run(schedule: &Schedule) -> Result<(), String> {
         return Err(format!(
             "shutdown saw {live} live; {summary:?}, want {want:?}"
         ));
-    }
-    let deadline = Instant::now() + SETTLE;
-    while !server_threads().is_subset(&threads_before) {
-        if Instant::now() > deadline {
-            let left = server_threads();
-            return Err(format!(
-                "threads left: {:?}",
-                left.difference(&threads_before)
-            ));
-        }
-        thread::sleep(Duration::from_millis(5)); // polling with a deadline
     }
     Ok(())
 }
@@ -158,11 +154,12 @@ fn play_all(
 }
 
 /// 1. Each client saw what it is owed, given what the server did with it. Returns what is wrong.
-fn judge(schedule: &Schedule, seen: Vec<Seen>, events: &[Event]) -> Vec<String> {
+fn judge(schedule: &Schedule, seen: Vec<Seen>, recorder: &Recorder) -> Vec<String> {
     let clients = schedule.clients.iter().zip(seen);
     let judged = clients.map(|(plan, seen)| {
         let (local, seen) = seen?;
-        let outcome = outcome_in(events, local).ok_or("the server never reported it")?;
+        let outcome = recorder.outcome(local, Instant::now());
+        let outcome = outcome.ok_or("the server never reported it")?;
         let checked = check(&schedule.server, plan, outcome, &seen);
         checked.map_err(|e| format!("{outcome:?}: {e}"))
     });
@@ -208,39 +205,31 @@ fn check_counts(schedule: &Schedule, stats: &LiveStats, events: &[Event]) -> Res
     Ok(())
 }
 
-fn start(schedule: &Schedule, recorder: Arc<Recorder>) -> Result<ServerHandle, String> {
+/// A server as the schedule says (its engine included).
+fn start_for(schedule: &Schedule) -> TestServer {
     let settings = schedule.server;
-    let mut config = ServerConfig::new(settings.mode);
-    config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.max_line = settings.max_line;
-    config.idle_timeout = Duration::from_millis(settings.idle_ms);
-    config.drain_timeout = Duration::from_millis(DRAIN_MS);
-    config.grace = Duration::from_secs(2);
-    if let Some(limit) = settings.limit {
-        config.max_connections = limit;
-    }
-    if settings.pool {
-        config.engine = Engine::Pool {
-            workers: settings.limit.unwrap_or(schedule::MAX_CLIENTS + 1),
-        };
-    }
-    config.observer = Some(recorder);
-    let server = Server::bind(config).map_err(|e| format!("bind: {e}"))?;
-    server.start().map_err(|e| format!("start: {e}"))
+    start(settings.mode, settings.engine, |config| {
+        config.max_line = settings.max_line;
+        config.idle_timeout = Duration::from_millis(settings.idle_ms);
+        config.drain_timeout = Duration::from_millis(DRAIN_MS);
+        config.grace = Duration::from_secs(2);
+        if let Some(limit) = settings.limit {
+            config.max_connections = limit;
+        }
+    })
 }
 
 /// Polls the server's counts until nothing is live and `done` holds, within [`SETTLE`].
-fn settle(handle: &ServerHandle, done: impl Fn(&LiveStats) -> bool) -> Result<LiveStats, String> {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let stats = handle.stats();
-        if stats.live == 0 && stats.clients.active == 0 && done(&stats) {
-            return Ok(stats);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the server did not settle: {stats:?}"));
-        }
-        thread::sleep(Duration::from_millis(5)); // polling with a deadline
+fn settle(server: &TestServer, done: impl Fn(&LiveStats) -> bool) -> Result<LiveStats, String> {
+    let mut stats = server.stats();
+    let settled = poll(SETTLE, || {
+        stats = server.stats();
+        stats.live == 0 && stats.clients.active == 0 && done(&stats)
+    });
+    if settled {
+        Ok(stats)
+    } else {
+        Err(format!("the server did not settle: {stats:?}"))
     }
 }
 
@@ -262,53 +251,4 @@ fn fresh_client(addr: SocketAddr, mode: Mode, next_id: u64) -> Result<(), String
         }
     }
     Ok(())
-}
-
-/// Shuts the server down and joins it when dropped, so a failing case cleans up too.
-struct Stopper(Option<ServerHandle>);
-
-impl Stopper {
-    fn handle(&self) -> &ServerHandle {
-        self.0.as_ref().expect("joined already")
-    }
-
-    /// `join`, but give up after [`SETTLE`] (leaving the joining thread behind).
-    fn join(mut self) -> Result<Summary, String> {
-        let handle = self.0.take().expect("joined once");
-        let (tx, rx) = mpsc::channel();
-        let joiner = thread::Builder::new().name("sched-join".into());
-        joiner
-            .spawn(move || tx.send(handle.join()))
-            .map_err(|e| e.to_string())?;
-        rx.recv_timeout(SETTLE)
-            .map_err(|_| format!("join did not return within {SETTLE:?}"))
-    }
-}
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        if let Some(handle) = &self.0 {
-            handle.shutdown();
-            let _ = Stopper(self.0.take()).join();
-        }
-    }
-}
-
-/// The process's server threads (by the names the server gives them), as (tid, name).
-fn server_threads() -> BTreeSet<(String, String)> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return BTreeSet::new();
-    };
-    tasks
-        .filter_map(|task| {
-            let task = task.ok()?;
-            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
-            let name = name.trim_end().to_string();
-            let ours = name == "accept"
-                || name == "busy"
-                || name.starts_with("client-")
-                || name.starts_with("worker-");
-            ours.then(|| (task.file_name().to_string_lossy().into_owned(), name))
-        })
-        .collect()
 }

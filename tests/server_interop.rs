@@ -5,9 +5,9 @@
 //! `tests/interop/line_client.py` is seed 001's stress client with its elided parts written out
 //! (20 threads, each sends `Hello` as a line and prints the reply). Each test rewrites the
 //! hard-coded port in the script text to our server's free port, runs it with `python3`, and
-//! checks what it printed. Without `python3` on the PATH the tests say so and pass.
+//! checks what it printed, against every engine. Without `python3` on the PATH the tests say so
+//! and pass.
 
-#[path = "support/server.rs"]
 mod support;
 
 use std::collections::BTreeSet;
@@ -18,7 +18,13 @@ use std::time::{Duration, Instant};
 
 use many_clients::client::check_echo_reply;
 use many_clients::conn::Mode;
-use support::{greet_reply, start};
+use many_clients::server::Engine;
+use support::{hello, start};
+
+support::engine_tests!(
+    seed000_client_is_greeted_by_our_server,
+    line_client_gets_an_echo_per_thread_from_our_server,
+);
 
 const SEED000_CLIENT: &str = include_str!("interop/seed000_client.py");
 const LINE_CLIENT: &str = include_str!("interop/line_client.py");
@@ -72,9 +78,8 @@ fn run_python(name: &str, script: &str) -> Option<(ExitStatus, String, String)> 
     Some((status, stdout.join().unwrap(), stderr.join().unwrap()))
 }
 
-#[test]
-fn seed000_client_is_greeted_by_our_server() {
-    let server = start(Mode::Greet, |_| {});
+fn seed000_client_is_greeted_by_our_server(engine: Engine) {
+    let server = start(Mode::Greet, engine, |_| {});
     let port = server.addr.port().to_string();
     let script = SEED000_CLIENT
         .replace("65434", &port)
@@ -85,16 +90,17 @@ fn seed000_client_is_greeted_by_our_server() {
             return;
         };
         assert!(status.success(), "{status}; stderr: {stderr}");
-        assert_eq!(stdout, format!("Server replied: {}\n", greet_reply(id)));
+        let hello = String::from_utf8(hello(id)).unwrap();
+        assert_eq!(stdout, format!("Server replied: {hello}\n"));
     }
-    let stats = server.wait_idle();
+    let stats = server.wait_live(0);
     assert_eq!((stats.clients.served, stats.refused), (3, 0));
-    assert_eq!(server.stop().served, 3);
+    assert_eq!(server.stop().summary.served, 3);
 }
 
-#[test]
-fn line_client_gets_an_echo_per_thread_from_our_server() {
-    let server = start(Mode::Echo, |_| {});
+fn line_client_gets_an_echo_per_thread_from_our_server(engine: Engine) {
+    // 20 clients at once, each leaving after its reply: a pool serves them a few at a time.
+    let server = start(Mode::Echo, engine, |_| {});
     let script = LINE_CLIENT.replace("PORT = 5000", &format!("PORT = {}", server.addr.port()));
     assert!(script != LINE_CLIENT, "the port rewrite did not apply");
     let Some((status, stdout, stderr)) = run_python("line-client", &script) else {
@@ -114,7 +120,7 @@ fn line_client_gets_an_echo_per_thread_from_our_server() {
         );
     }
     assert_eq!(seen, (0..20).collect(), "{stdout}");
-    let stats = server.wait_idle();
+    let stats = server.wait_live(0);
     assert_eq!((stats.clients.served, stats.clients.issued), (20, 20));
-    assert_eq!(server.stop().served, 20);
+    assert_eq!(server.stop().summary.served, 20);
 }

@@ -1,27 +1,45 @@
 #![cfg(not(loom))]
 //! One client at a time against the real TCP server: every reply and every error line of
-//! PROTOCOL.md, byte for byte, and the close that follows it.
+//! PROTOCOL.md, byte for byte, and the close that follows it; against every engine.
 
-#[path = "support/server.rs"]
 mod support;
 
-use std::io::{Read, Write};
+use std::io::ErrorKind;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use many_clients::client::check_echo_reply;
 use many_clients::conn::Mode;
-use many_clients::server::Event;
-use support::{
-    IDLE, Lines, NOT_UTF8, Recorder, connect, expect_then_eof, greet_raw, greet_reply, observed,
-    start,
-};
+use many_clients::server::{Engine, Event};
+use support::{BUSY, End, IDLE, NOT_UTF8, SETTLE, T, TestServer, eventually, hello, show, start};
+
+support::engine_tests!(
+    greet_replies_to_each_kind_of_message,
+    greet_reply_survives_a_client_that_sent_far_more_than_it_reads,
+    greet_client_that_closes_without_sending_gets_nothing,
+    echo_answers_every_kind_of_line_in_order,
+    echo_keeps_order_over_many_lines_in_one_write,
+    echo_client_that_closes_at_once_gets_nothing,
+    busy_answer_at_the_limit_takes_no_id,
+    idle_echo_client_is_cut_after_the_timeout,
+    idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles,
+    line_of_exactly_max_line_bytes_is_answered_and_one_more_is_refused,
+    invalid_utf8_line_gets_an_error_and_the_connection_stays_open,
+);
 
 // ---- greet (seed 000) ----
 
-#[test]
-fn greet_replies_to_each_kind_of_message() {
-    let recorder = Recorder::new();
-    let server = start(Mode::Greet, |c| c.observer = observed(&recorder));
+/// Sends `message` in one write and returns everything the server says until it closes.
+fn greet_raw(server: &TestServer, message: &[u8]) -> Vec<u8> {
+    let mut c = server.client();
+    c.send(message);
+    let (got, end) = c.rest(T);
+    assert_eq!(end, End::Eof, "after {}", show(&got));
+    got
+}
+
+fn greet_replies_to_each_kind_of_message(engine: Engine) {
+    let server = start(Mode::Greet, engine, |_| {});
     // Each message, and its length once one trailing `\n` or `\r\n` is stripped.
     let messages: [(&[u8], usize); 6] = [
         (b"Hello, Server!", 14),
@@ -33,59 +51,54 @@ fn greet_replies_to_each_kind_of_message() {
     ];
     for (i, (message, len)) in messages.into_iter().enumerate() {
         let id = i as u64 + 1;
-        let reply = greet_raw(server.addr, message);
-        assert_eq!(
-            String::from_utf8_lossy(&reply),
-            greet_reply(id),
-            "{message:?}"
-        );
-        let events = recorder.events();
+        let reply = greet_raw(&server, message);
+        assert_eq!(show(&reply), show(&hello(id)), "{}", show(message));
+        let events = server.recorder.events();
         assert!(
             events.contains(&Event::Message { id, len }),
-            "{message:?}: {events:?}"
+            "{}: {events:?}",
+            show(message)
         );
     }
-    let summary = server.stop();
+    let summary = server.stop().summary;
     assert_eq!((summary.served, summary.refused, summary.cut), (6, 0, 0));
 }
 
-#[test]
-fn greet_reply_survives_a_client_that_sent_far_more_than_it_reads() {
+fn greet_reply_survives_a_client_that_sent_far_more_than_it_reads(engine: Engine) {
     // The server reads 1024 bytes, answers, and closes; the other 63 KiB are still unread. A
     // plain close would reset the connection and destroy the reply: the drain keeps it.
-    let server = start(Mode::Greet, |_| {});
-    let mut stream = connect(server.addr);
-    stream.write_all(&vec![b'a'; 64 * 1024]).unwrap();
-    expect_then_eof(&mut stream, greet_reply(1).as_bytes());
+    let server = start(Mode::Greet, engine, |_| {});
+    let mut c = server.client();
+    c.send(&vec![b'a'; 64 * 1024]);
+    c.expect_rest(&hello(1));
     // Linux keeps bytes it has already received even when a reset follows, so the reply alone
     // does not prove the drain over loopback; the reset itself would still be recorded here.
-    let error = stream.take_error().unwrap();
+    let error = c.stream().take_error().unwrap();
     assert!(
         error.is_none(),
         "the server reset the connection: {error:?}"
     );
-    drop(stream);
-    server.wait_idle();
-    assert_eq!(server.stop().served, 1);
+    drop(c);
+    server.wait_live(0);
+    assert_eq!(server.stop().summary.served, 1);
 }
 
-#[test]
-fn greet_client_that_closes_without_sending_gets_nothing() {
-    let server = start(Mode::Greet, |_| {});
-    let mut stream = connect(server.addr);
-    stream.shutdown(std::net::Shutdown::Write).unwrap();
-    expect_then_eof(&mut stream, b"");
-    drop(stream);
-    let stats = server.wait_idle();
+fn greet_client_that_closes_without_sending_gets_nothing(engine: Engine) {
+    let server = start(Mode::Greet, engine, |_| {});
+    let mut c = server.client();
+    c.half_close();
+    c.expect_rest(b"");
+    drop(c);
+    let stats = server.wait_live(0);
     assert_eq!((stats.clients.served, stats.clients.issued), (1, 1));
+    server.stop_when_idle();
 }
 
 // ---- echo (seed 001) ----
 
-#[test]
-fn echo_answers_every_kind_of_line_in_order() {
-    let server = start(Mode::Echo, |_| {});
-    let mut c = Lines::connect(server.addr);
+fn echo_answers_every_kind_of_line_in_order(engine: Engine) {
+    let server = start(Mode::Echo, engine, |_| {});
+    let mut c = server.client();
     c.exchange("Hello, Server!");
     // Several lines in one write: one reply each, in order.
     c.send(b"one\ntwo\r\n\n   \n\t three \t\n");
@@ -106,46 +119,45 @@ fn echo_answers_every_kind_of_line_in_order() {
     c.expect_echo("split line");
     // A final line without `\n`, then the client's half-close: answered, then EOF.
     c.send(b"last words");
-    c.finish();
+    c.half_close();
     c.expect_echo("last words");
-    c.expect_then_eof(b"");
-    server.wait_idle();
+    c.expect_rest(b"");
+    server.stop_when_idle();
 }
 
-#[test]
-fn echo_keeps_order_over_many_lines_in_one_write() {
-    let server = start(Mode::Echo, |_| {});
-    let mut c = Lines::connect(server.addr);
+fn echo_keeps_order_over_many_lines_in_one_write(engine: Engine) {
+    let server = start(Mode::Echo, engine, |_| {});
+    let mut c = server.client();
     let batch: String = (0..500).map(|i| format!("line {i}\n")).collect();
     c.send(batch.as_bytes());
     for i in 0..500 {
         c.expect_echo(&format!("line {i}"));
     }
-    c.finish();
-    c.expect_then_eof(b"");
+    c.half_close();
+    c.expect_rest(b"");
+    server.stop_when_idle();
 }
 
-#[test]
-fn echo_client_that_closes_at_once_gets_nothing() {
-    let server = start(Mode::Echo, |_| {});
-    let c = Lines::connect(server.addr);
-    c.finish();
-    c.expect_then_eof(b"");
-    assert_eq!(server.wait_idle().clients.served, 1);
+fn echo_client_that_closes_at_once_gets_nothing(engine: Engine) {
+    let server = start(Mode::Echo, engine, |_| {});
+    let mut c = server.client();
+    c.half_close();
+    c.expect_rest(b"");
+    assert_eq!(server.wait_live(0).clients.served, 1);
+    server.stop_when_idle();
 }
 
 // ---- limits and bad input ----
 
-#[test]
 // ANCHOR: busy_no_id
-fn busy_answer_at_the_limit_takes_no_id() {
-    let server = start(Mode::Echo, |c| c.max_connections = 2);
-    let mut first = Lines::connect(server.addr);
-    let mut second = Lines::connect(server.addr);
+fn busy_answer_at_the_limit_takes_no_id(engine: Engine) {
+    let server = start(Mode::Echo, engine, |c| c.max_connections = 2);
+    let mut first = server.client();
+    let mut second = server.client();
     first.exchange("one");
     second.exchange("two");
-    let mut third = connect(server.addr);
-    expect_then_eof(&mut third, support::BUSY);
+    let mut third = server.client();
+    third.expect_rest(BUSY);
     drop(third);
     let stats = server.stats();
     assert_eq!((stats.refused, stats.clients.issued, stats.live), (1, 2, 2));
@@ -153,65 +165,62 @@ fn busy_answer_at_the_limit_takes_no_id() {
 
     // Free a slot. `live` drops a moment before the slot itself is released, so a client that
     // comes in that moment may still be told busy: retry those (they take no id either).
-    first.finish();
-    first.expect_then_eof(b"");
-    support::poll_until("the first client to end", || {
-        (server.stats().live == 1).then_some(())
+    first.half_close();
+    first.expect_rest(b"");
+    eventually("the first client to end", SETTLE, || {
+        server.stats().live == 1
     });
     let mut busy_retries = 0;
-    let reply = support::poll_until("a free slot", || {
-        let reply = echo_once(server.addr);
-        if reply.as_bytes() == support::BUSY {
-            busy_retries += 1;
-            None
-        } else {
-            Some(reply)
-        }
+    let mut reply = Vec::new();
+    eventually("a free slot", SETTLE, || {
+        reply = echo_once(&server);
+        let busy = reply == BUSY;
+        busy_retries += u64::from(busy);
+        !busy
     });
-    many_clients::client::check_echo_reply(&reply, "again").unwrap();
+    check_echo_reply(&String::from_utf8_lossy(&reply), "again").unwrap();
     second.exchange("still here");
     let stats = server.stats();
     assert_eq!(stats.clients.issued, 3, "the busy client took no id");
     assert_eq!(stats.refused, 1 + busy_retries);
-    let summary = server.stop();
+    let summary = server.stop().summary;
     assert_eq!((summary.served, summary.refused), (3, 1 + busy_retries));
 }
 
 /// One echo exchange on a fresh connection: its reply (or busy line), then the client closes.
-fn echo_once(addr: std::net::SocketAddr) -> String {
-    let mut c = Lines::connect(addr);
+fn echo_once(server: &TestServer) -> Vec<u8> {
+    let mut c = server.client();
     c.send(b"again\n");
     let line = c.line();
-    c.finish();
-    let mut rest = Vec::new();
-    let _ = c.reader.read_to_end(&mut rest);
+    c.half_close();
+    let _ = c.rest(T);
     line
 }
 
-#[test]
-fn idle_echo_client_is_cut_after_the_timeout() {
+fn idle_echo_client_is_cut_after_the_timeout(engine: Engine) {
     let timeout = Duration::from_millis(300);
-    let server = start(Mode::Echo, |c| c.idle_timeout = timeout);
+    let server = start(Mode::Echo, engine, |c| c.idle_timeout = timeout);
     let started = Instant::now();
-    let mut c = Lines::connect(server.addr);
+    let mut c = server.client();
     let line = c.line();
     let waited = started.elapsed();
-    assert_eq!(line.as_bytes(), IDLE);
-    c.expect_then_eof(b"");
+    assert_eq!(show(&line), show(IDLE));
+    c.expect_rest(b"");
     assert!(waited >= timeout, "fired early, after {waited:?}");
     assert!(
         waited < timeout + Duration::from_secs(1),
         "fired late, after {waited:?}"
     );
-    server.wait_idle();
+    drop(c);
+    server.stop_when_idle();
 }
 
-#[test]
-fn idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles() {
+fn idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles(engine: Engine) {
     let timeout = Duration::from_millis(500);
-    let server = start(Mode::Echo, |c| c.idle_timeout = timeout);
-    let mut c = Lines::connect(server.addr);
-    // Complete lines keep the connection alive past several timeouts.
+    let server = start(Mode::Echo, engine, |c| c.idle_timeout = timeout);
+    let mut c = server.client();
+    // Complete lines keep the connection alive past several timeouts. The pause is the
+    // scenario: a client that sends a line every 150 ms.
     for i in 0..6 {
         thread::sleep(Duration::from_millis(150));
         c.exchange(&format!("still here {i}"));
@@ -227,68 +236,62 @@ fn idle_timeout_counts_from_the_last_complete_line_and_ignores_trickles() {
         assert!(started.elapsed() < Duration::from_secs(3), "never cut");
         c.send(b"z");
         let mut buf = [0; 64];
-        match c.reader.read(&mut buf) {
+        match std::io::Read::read(&mut c.reader, &mut buf) {
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock) => {}
             Err(e) => panic!("{e}"),
         }
     }
     let waited = started.elapsed();
     // ANCHOR_END: trickle
-    c.stream()
-        .set_read_timeout(Some(support::IO_TIMEOUT))
-        .unwrap();
-    let mut rest = got;
-    rest.extend(support::read_to_eof(&mut c.reader).unwrap());
-    assert_eq!(
-        rest.escape_ascii().to_string(),
-        IDLE.escape_ascii().to_string()
-    );
+    let (rest, end) = c.rest(T);
+    got.extend(rest);
+    assert_eq!((show(&got), end), (show(IDLE), End::Eof));
     assert!(
         waited < timeout + Duration::from_secs(1),
         "cut late, after {waited:?}"
     );
     drop(c);
-    server.wait_idle();
+    server.stop_when_idle();
 }
 
-#[test]
 // ANCHOR: max_line
-fn line_of_exactly_max_line_bytes_is_answered_and_one_more_is_refused() {
-    let server = start(Mode::Echo, |c| c.max_line = 16);
-    let mut c = Lines::connect(server.addr);
+fn line_of_exactly_max_line_bytes_is_answered_and_one_more_is_refused(engine: Engine) {
+    let server = start(Mode::Echo, engine, |c| c.max_line = 16);
+    let mut c = server.client();
     c.exchange("0123456789abcdef"); // 16 bytes
     c.exchange("0123456789abcd\r"); // 15 + `\r`: the `\r` counts, still 16
     c.send(b"0123456789abcdef\r\n"); // 16 + `\r` = 17
-    c.expect_then_eof(b"error: line too long (limit 16 bytes)\n");
+    c.expect_rest(b"error: line too long (limit 16 bytes)\n");
     // ANCHOR_END: max_line
 
     // Without any newline: it fires as soon as the 17th byte is buffered.
-    let mut c = Lines::connect(server.addr);
+    let mut c = server.client();
     c.send(b"0123456789abcdefg");
-    c.expect_then_eof(b"error: line too long (limit 16 bytes)\n");
+    c.expect_rest(b"error: line too long (limit 16 bytes)\n");
 
     // A final unterminated line at EOF is held to the limit too; lines before it are answered.
-    let mut c = Lines::connect(server.addr);
+    let mut c = server.client();
     c.send(b"ok\n0123456789abcdefXYZ");
-    c.finish();
+    c.half_close();
     c.expect_echo("ok");
-    c.expect_then_eof(b"error: line too long (limit 16 bytes)\n");
-    server.wait_idle();
+    c.expect_rest(b"error: line too long (limit 16 bytes)\n");
+    drop(c);
+    server.stop_when_idle();
 }
 
-#[test]
-fn invalid_utf8_line_gets_an_error_and_the_connection_stays_open() {
-    let server = start(Mode::Echo, |_| {});
-    let mut c = Lines::connect(server.addr);
+fn invalid_utf8_line_gets_an_error_and_the_connection_stays_open(engine: Engine) {
+    let server = start(Mode::Echo, engine, |_| {});
+    let mut c = server.client();
     c.send(b"before\n\xff\xfe\nafter\n");
     c.expect_echo("before");
-    assert_eq!(c.line().as_bytes(), NOT_UTF8);
+    assert_eq!(show(&c.line()), show(NOT_UTF8));
     c.expect_echo("after");
     c.send(b"\xc3\n");
-    assert_eq!(c.line().as_bytes(), NOT_UTF8);
+    assert_eq!(show(&c.line()), show(NOT_UTF8));
     c.exchange("still open");
-    c.finish();
-    c.expect_then_eof(b"");
-    server.wait_idle();
+    c.half_close();
+    c.expect_rest(b"");
+    drop(c);
+    server.stop_when_idle();
 }

@@ -9,7 +9,8 @@
 //! `trim` removes), an embedded `\r`, bytes that are not UTF-8. A greet client sends one message
 //! at most, as the greet protocol has one. The server's settings are drawn too: greet or echo, a
 //! small line limit (or a large one, see [`filler`]), a short idle timeout, a connection limit
-//! or none, a thread per connection or a worker pool.
+//! or none. The engine is not drawn: it is the test's parameter, and every engine gets its own
+//! cases (`tests/schedules.rs`).
 //!
 //! What each client must then see is not decided here but in the reference model
 //! (`schedule_model.rs`).
@@ -22,9 +23,12 @@
 use std::fmt;
 
 use many_clients::conn::Mode;
+use many_clients::server::Engine;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
+
+use crate::support::at_least;
 
 /// The most clients one schedule runs at once.
 pub const MAX_CLIENTS: usize = 40;
@@ -50,10 +54,10 @@ pub struct Settings {
     pub idle_ms: u64,
     /// `--max-connections`; `None` is the default 1024, which these schedules never reach.
     pub limit: Option<usize>,
-    /// Serve from a worker pool with one worker per allowed connection, instead of a thread per
-    /// connection. (With fewer workers a connection could wait in the queue past its idle
-    /// timeout, which the protocol allows, and which no model can predict.)
-    pub pool: bool,
+    /// The engine, from the test; a pool gets at least a worker per allowed connection. (With
+    /// fewer workers a connection could wait in the queue past its idle timeout, which the
+    /// protocol allows, and which no model can predict.)
+    pub engine: Engine,
 }
 
 /// One client's script.
@@ -237,11 +241,11 @@ impl fmt::Debug for Settings {
             Some(n) => write!(f, "{n}, ")?,
             None => f.write_str("none, ")?,
         }
-        f.write_str(if self.pool {
-            "pool (a worker per slot) }"
-        } else {
-            "thread per connection }"
-        })
+        match self.engine {
+            Engine::Thread => f.write_str("thread per connection }"),
+            Engine::Pool { workers } => write!(f, "pool of {workers} }}"),
+            Engine::Events { loops } => write!(f, "{loops} event loops }}"),
+        }
     }
 }
 
@@ -286,26 +290,30 @@ impl Text {
 // ---------------------------------------------------------------------------------------------
 // Strategies. The first alternative of each choice is the simplest: shrinking goes there.
 
-pub fn schedule() -> impl Strategy<Value = Schedule> {
+/// A schedule for a server with `engine`.
+pub fn schedule(engine: Engine) -> impl Strategy<Value = Schedule> {
     let greet = (
-        settings(Mode::Greet),
+        settings(Mode::Greet, engine),
         vec(plan(Mode::Greet), 1..=MAX_CLIENTS),
     );
-    let echo = (settings(Mode::Echo), vec(plan(Mode::Echo), 1..=MAX_CLIENTS));
+    let echo = (
+        settings(Mode::Echo, engine),
+        vec(plan(Mode::Echo), 1..=MAX_CLIENTS),
+    );
     prop_oneof![greet, echo].prop_map(|(server, clients)| Schedule { server, clients })
 }
 
-fn settings(mode: Mode) -> impl Strategy<Value = Settings> {
+fn settings(mode: Mode, engine: Engine) -> impl Strategy<Value = Settings> {
     let max_line = prop_oneof![3 => 4..=24usize, 1 => Just(8192)];
     let idle_ms = select(vec![400u64, 500, 600]);
     let limit = prop_oneof![2 => Just(None), 1 => (1..=4usize).prop_map(Some)];
-    let pool = prop_oneof![3 => Just(false), 1 => Just(true)];
-    (max_line, idle_ms, limit, pool).prop_map(move |(max_line, idle_ms, limit, pool)| Settings {
+    (max_line, idle_ms, limit).prop_map(move |(max_line, idle_ms, limit)| Settings {
         mode,
         max_line,
         idle_ms,
         limit,
-        pool,
+        // Without a limit, every client may be connected at once (and the fresh one after).
+        engine: at_least(engine, limit.unwrap_or(MAX_CLIENTS + 1)),
     })
 }
 

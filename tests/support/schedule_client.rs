@@ -1,6 +1,6 @@
-//! The client side of a schedule: one [`Plan`] played over a real socket, and an [`Observer`]
-//! that records what the server did, so each client can be judged by what actually happened to
-//! it (admitted with an id, or refused) rather than by a guess.
+//! The client side of a schedule: one [`Plan`] played over a real socket, watching the server's
+//! [`Recorder`] so that each client can be judged by what actually happened to it (admitted
+//! with an id, or refused) rather than by a guess.
 //!
 //! Every blocking call has a deadline, so a server bug fails the case instead of hanging it.
 //! Sleeps happen only where they *are* the scenario: the start delay and the pauses between
@@ -8,15 +8,14 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use many_clients::server::{Event, Observer};
 use socket2::SockRef;
 
-use super::model::{BUSY, CloseRead, close_read, expect};
+use super::model::{CloseRead, close_read, expect};
 use super::schedule::{DRAIN_MS, End, Plan, Settings, Writes, filler};
+use crate::support::{BUSY, Outcome, Recorder};
 
 /// Time allowed beyond the protocol's own timeouts before a client gives up waiting.
 pub const SLACK: Duration = Duration::from_secs(5);
@@ -24,13 +23,6 @@ pub const SLACK: Duration = Duration::from_secs(5);
 const IO_LIMIT: Duration = Duration::from_secs(5);
 /// More than any server may send one client here (the filler's replies are about 6 MiB).
 const MAX_RECEIVED: usize = 16 << 20;
-
-/// What happened to a client's connection, as the server's observer reported it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Admitted { id: u64 },
-    Refused,
-}
 
 /// How a client's reading ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,62 +45,6 @@ pub struct Observation {
     pub write_error: Option<String>,
     /// It sent the [`filler`]: the server may cut it anywhere, so only a prefix is owed.
     pub sent_filler: bool,
-}
-
-/// Records every server event, and lets client threads wait for one.
-#[derive(Default)]
-pub struct Recorder {
-    events: Mutex<Vec<Event>>,
-    changed: Condvar,
-}
-
-impl Observer for Recorder {
-    fn event(&self, event: &Event) {
-        self.events.lock().unwrap().push(event.clone());
-        self.changed.notify_all();
-    }
-}
-
-impl Recorder {
-    /// Every event so far.
-    pub fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap().clone()
-    }
-
-    /// Waits until `found` finds something in the events, or the deadline passes.
-    fn wait_for<T>(&self, deadline: Instant, found: impl Fn(&[Event]) -> Option<T>) -> Option<T> {
-        let mut events = self.events.lock().unwrap();
-        loop {
-            if let Some(t) = found(&events) {
-                return Some(t);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            events = self.changed.wait_timeout(events, left).unwrap().0;
-        }
-    }
-
-    /// What the server did with the connection from `peer`, once it has decided.
-    pub fn outcome(&self, peer: SocketAddr, deadline: Instant) -> Option<Outcome> {
-        self.wait_for(deadline, |events| outcome_in(events, peer))
-    }
-
-    /// Waits until the server has finished with connection `id`.
-    fn closed(&self, id: u64, deadline: Instant) -> bool {
-        let closed = |events: &[Event]| events.contains(&Event::Closed { id }).then_some(());
-        self.wait_for(deadline, closed).is_some()
-    }
-}
-
-/// The server's decision about `peer`, if the events hold one.
-pub fn outcome_in(events: &[Event], peer: SocketAddr) -> Option<Outcome> {
-    events.iter().find_map(|event| match *event {
-        Event::Connected { id, peer: p } if p == peer => Some(Outcome::Admitted { id }),
-        Event::Refused { peer: p } if p == peer => Some(Outcome::Refused),
-        _ => None,
-    })
 }
 
 /// Plays `plan` against the server at `addr`; returns the client's address and what it saw.
@@ -163,7 +99,7 @@ pub fn play(
             // given up on us, then read whatever is left. A refused client is closed after
             // the drain, so it simply reads to EOF.
             if let Some(Outcome::Admitted { id }) = recorder.outcome(local, deadline)
-                && !recorder.closed(id, deadline)
+                && !recorder.wait_closed(id, deadline)
             {
                 let gone = "whose client stopped reading";
                 return Err(format!("the server never ended connection {id}, {gone}"));
@@ -174,8 +110,7 @@ pub fn play(
             CloseRead::Nothing => Ended::NotRead,
             CloseRead::ToEof => read_until(&mut stream, deadline, &mut received, |_| false),
             CloseRead::Lines(n) => read_until(&mut stream, deadline, &mut received, |got| {
-                !got.starts_with(BUSY.as_bytes())
-                    && got.iter().filter(|&&b| b == b'\n').count() >= n
+                !got.starts_with(BUSY) && got.iter().filter(|&&b| b == b'\n').count() >= n
             }),
         },
     };

@@ -28,15 +28,11 @@ use std::sync::Arc;
 use many_clients::client::check_echo_reply;
 use many_clients::conn::Mode;
 
-use super::client_side::{Ended, Observation, Outcome};
+use super::client_side::{Ended, Observation};
 use super::schedule::{End, Plan, Settings, filler};
-
-/// The reply to a client refused at the connection limit.
-pub const BUSY: &str = "error: server busy, try again later";
-/// The reply after `--idle-timeout` without a complete message.
-pub const IDLE: &str = "error: idle timeout";
-/// The reply to a line that is not UTF-8 (the connection stays open).
-pub const NOT_UTF8: &str = "error: message is not valid UTF-8";
+// The error lines, as the harness has them (with their `\n`: `text` drops it), and how
+// failure messages show bytes.
+use crate::support::{BUSY, IDLE, NOT_UTF8, Outcome, show, text};
 
 /// One reply line the protocol promises.
 #[derive(Clone, PartialEq, Eq)]
@@ -71,7 +67,7 @@ pub fn expect(server: &Settings, stream: &[u8], end: End) -> Expect {
 fn expect_greet(stream: &[u8], end: End) -> Expect {
     let (replies, then_eof) = match end {
         _ if !stream.is_empty() => (vec![Reply::Hello], true),
-        End::Silent | End::StopReading => (vec![Reply::Error(IDLE.into())], true),
+        End::Silent | End::StopReading => (vec![Reply::Error(text(IDLE).into())], true),
         End::HalfClose => (vec![], true), // closes without sending: no reply
         End::Close | End::Reset => (vec![], false),
     };
@@ -110,7 +106,7 @@ fn expect_echo(max_line: usize, stream: &[u8], end: End) -> Expect {
         }
         End::HalfClose => true,
         End::Silent | End::StopReading => {
-            replies.push(Reply::Error(IDLE.into())); // a partial line does not reset the timer
+            replies.push(Reply::Error(text(IDLE).into())); // a partial line does not reset the timer
             true
         }
         End::Close | End::Reset => false,
@@ -121,7 +117,7 @@ fn expect_echo(max_line: usize, stream: &[u8], end: End) -> Expect {
 fn echo_of(line: &[u8]) -> Reply {
     match std::str::from_utf8(line) {
         Ok(text) => Reply::Echo(text.trim().into()),
-        Err(_) => Reply::Error(NOT_UTF8.into()),
+        Err(_) => Reply::Error(text(NOT_UTF8).into()),
     }
 }
 
@@ -155,7 +151,7 @@ pub fn owed(server: &Settings, plan: &Plan, outcome: Outcome, sent_filler: bool)
             let reads = plan.end != End::Close
                 || close_read(&expect(server, &stream, End::Close)) != CloseRead::Nothing;
             let replies = if reads {
-                vec![Reply::Error(BUSY.into())]
+                vec![Reply::Error(text(BUSY).into())]
             } else {
                 vec![]
             };
@@ -265,20 +261,6 @@ fn list(replies: &[Reply]) -> String {
     format!("{head:?} … {} more … {tail:?}", replies.len() - 6)
 }
 
-/// Bytes as an escaped string, shortened in the middle if long.
-pub fn show(bytes: &[u8]) -> String {
-    if bytes.len() <= 160 {
-        return format!("\"{}\"", bytes.escape_ascii());
-    }
-    let (head, tail) = (&bytes[..100], &bytes[bytes.len() - 40..]);
-    format!(
-        "\"{}\"…({} bytes)…\"{}\"",
-        head.escape_ascii(),
-        bytes.len() - 140,
-        tail.escape_ascii()
-    )
-}
-
 impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -294,9 +276,10 @@ impl fmt::Debug for Reply {
 /// failure of the property is a server bug, not a model bug.
 #[cfg(test)]
 mod examples {
-    use super::{Expect, IDLE, NOT_UTF8, Reply, expect};
+    use super::{Expect, IDLE, NOT_UTF8, Reply, expect, text};
     use crate::schedule::{End, Settings};
     use many_clients::conn::Mode;
+    use many_clients::server::Engine;
 
     fn echo(stream: &[u8], end: End) -> Expect {
         let server = Settings {
@@ -304,7 +287,7 @@ mod examples {
             max_line: 4,
             idle_ms: 300,
             limit: None,
-            pool: false,
+            engine: Engine::Thread,
         };
         expect(&server, stream, end)
     }
@@ -318,7 +301,7 @@ mod examples {
         let want = vec![
             said("a"),
             said(""),
-            Reply::Error(NOT_UTF8.into()),
+            Reply::Error(text(NOT_UTF8).into()),
             said("日"),
         ];
         let got = echo(b" a \n\r\n\xff\n\xe6\x97\xa5\n", End::Close); // 日 in UTF-8
@@ -354,7 +337,10 @@ mod examples {
         let half_close = echo(b"a\nb\r", End::HalfClose);
         assert_eq!(half_close.replies, vec![said("a"), said("b")]);
         let silent = echo(b"a\nb\r", End::Silent);
-        assert_eq!(silent.replies, vec![said("a"), Reply::Error(IDLE.into())]);
+        assert_eq!(
+            silent.replies,
+            vec![said("a"), Reply::Error(text(IDLE).into())]
+        );
         assert_eq!(echo(b"a\nb", End::Close).replies, vec![said("a")]);
     }
 
@@ -365,7 +351,7 @@ mod examples {
             max_line: 4,
             idle_ms: 300,
             limit: None,
-            pool: false,
+            engine: Engine::Thread,
         };
         let hello = Expect {
             replies: vec![Reply::Hello],
@@ -380,6 +366,6 @@ mod examples {
             }
         );
         let silent = expect(&server, b"", End::Silent);
-        assert_eq!(silent.replies, vec![Reply::Error(IDLE.into())]);
+        assert_eq!(silent.replies, vec![Reply::Error(text(IDLE).into())]);
     }
 }
