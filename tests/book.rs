@@ -1186,12 +1186,33 @@ fn the_default_check_rejects_a_wrong_value_and_an_unknown_key() {
 
 // ---- Test counts ----
 
-/// How many tests `source` declares: its `#[test]` attribute lines. rustfmt puts an attribute
-/// on a line of its own, so a line that is exactly `#[test]` is one; the text `#[test]` in a
-/// comment or a string is not. Tests in modules the file pulls in with `#[path]` are counted
+/// How many tests `source` declares: its `#[test]` attribute lines, and one test per engine for
+/// each name listed in `engine_tests!(…)` (see `tests/support/engines.rs`). rustfmt puts an
+/// attribute on a line of its own, so a line that is exactly `#[test]` is one; the text `#[test]`
+/// in a comment or a string is not. Tests in modules the file pulls in with `#[path]` are counted
 /// with [`test_count_of`].
 fn test_count(source: &str) -> usize {
-    source.lines().filter(|l| l.trim() == "#[test]").count()
+    let plain = source.lines().filter(|l| l.trim() == "#[test]").count();
+    plain + engine_test_names(source) * engines()
+}
+
+/// The names listed in a test file's `engine_tests!(…)` invocation.
+fn engine_test_names(source: &str) -> usize {
+    let Some(at) = source.find("engine_tests!(") else {
+        return 0;
+    };
+    let list = &source[at + "engine_tests!(".len()..];
+    let list = &list[..list.find(')').unwrap_or(list.len())];
+    list.split(',')
+        .filter(|name| !name.trim().is_empty())
+        .count()
+}
+
+/// How many engines `engine_tests!` runs each test against: one `engine_tests!(@in …)` line each
+/// in `tests/support/engines.rs`.
+fn engines() -> usize {
+    let source = read(&root().join("tests/support/engines.rs"));
+    source.matches("engine_tests!(@in ").count()
 }
 
 /// How many tests the test file at `path` declares, with those of every module it includes
@@ -1287,6 +1308,10 @@ fn the_test_count_check_rejects_a_wrong_count() {
     assert_eq!(wrong_test_counts(wrong, &seven).len(), 1);
     let right = "`tests/server_concurrency.rs` has 7 tests.";
     assert_eq!(wrong_test_counts(right, &seven), Vec::<String>::new());
+    // Two names in `engine_tests!`, and a plain test: 2 × engines + 1.
+    let per_engine = "#[test]\nfn a() {}\nsupport::engine_tests!(b, c,\n);\n";
+    assert_eq!(test_count(per_engine), 2 * engines() + 1);
+    assert!(engines() >= 3, "thread, pool and events");
     let row = "| `tests/server_concurrency.rs` | 6 | 6 | 0 | 5.23 s |";
     assert_eq!(wrong_test_counts(row, &seven).len(), 1);
     let missing = "`tests/nothing.rs` has 2 tests.";
@@ -1295,8 +1320,9 @@ fn the_test_count_check_rejects_a_wrong_count() {
         test_count("#[test]\nfn a() {}\n// #[test]\n    #[test]\nfn b() {}\n"),
         2
     );
-    // `tests/schedules.rs` has one test of its own and four in the model it includes.
-    assert_eq!(count_in_repo("tests/schedules.rs"), Some(5));
+    // `tests/schedules.rs` has one property, run per engine, and four tests in the model it
+    // includes.
+    assert_eq!(count_in_repo("tests/schedules.rs"), Some(engines() + 4));
 }
 
 // ---- Generated tables ----

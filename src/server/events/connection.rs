@@ -267,12 +267,22 @@ impl Connection {
         self.carry_out(now, shared)
     }
 
-    /// Shutdown has begun.
+    /// Shutdown has begun: the connection is told, then its reading side is
+    /// shut down — what the blocking engines' waker does to a thread blocked
+    /// in `read` — so a connection that is draining ends at its next read
+    /// instead of waiting out its drain, whichever engine serves it.
     pub fn on_shutdown(&mut self, now: Now, shared: &Shared<Std>) -> Status {
         tracing::debug!("shutdown seen");
         let at = self.wait_clock(now);
         self.conn.handle_shutdown(at);
-        self.carry_out(now, shared)
+        if let Status::Done(ending) = self.carry_out(now, shared) {
+            return Status::Done(ending);
+        }
+        // Errors mean the peer went away already; reading will tell.
+        drop(self.stream.shutdown(Shutdown::Read));
+        // Reads now end at once with end-of-file; the loop comes back to read it.
+        self.readable = true;
+        Status::Open
     }
 
     /// Takes the connection's actions and does what it can of them now.

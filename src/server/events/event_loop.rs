@@ -37,8 +37,13 @@ pub const NUDGE: Token = Token(1);
 /// Connection `i` has token `FIRST + i`.
 const FIRST: usize = 2;
 
-/// Reads one connection may make before the loop turns to the others.
-const READ_BUDGET: usize = 16;
+/// Reads one connection may make before the loop turns to the others: one,
+/// so connections with input take turns read by read. A read of 8 KiB can
+/// hold thousands of short lines, each answered before the next read; with
+/// more reads per turn, one client flooding lines made the others on its
+/// loop wait so long (most of a second, in a debug build) that their own
+/// idle timeouts fired (`tests/hostile.rs`, the never-reader).
+const READ_BUDGET: usize = 1;
 /// Connections accepted in one go before the loop turns to the others.
 const ACCEPT_BUDGET: usize = 64;
 
