@@ -1196,12 +1196,17 @@ fn test_count(source: &str) -> usize {
     plain + engine_test_names(source) * engines()
 }
 
-/// The names listed in a test file's `engine_tests!(…)` invocation.
+/// The names listed in a test file's `engine_tests!(…)` invocation: a line of code (not a
+/// comment) that starts with it.
 fn engine_test_names(source: &str) -> usize {
-    let Some(at) = source.find("engine_tests!(") else {
+    let Some(at) = source.lines().position(|line| {
+        let line = line.trim_start();
+        line.starts_with("support::engine_tests!(") || line.starts_with("engine_tests!(")
+    }) else {
         return 0;
     };
-    let list = &source[at + "engine_tests!(".len()..];
+    let from: String = source.lines().skip(at).collect::<Vec<_>>().join("\n");
+    let list = &from[from.find('(').map_or(0, |i| i + 1)..];
     let list = &list[..list.find(')').unwrap_or(list.len())];
     list.split(',')
         .filter(|name| !name.trim().is_empty())
