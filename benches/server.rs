@@ -74,6 +74,9 @@ mod bench {
         Thread,
         Pool,
         Events,
+        /// The events engine with one listening socket shared by its loops, for the probe
+        /// that chose per-loop listeners (`SERVER_BENCH_PROBE=events+events-shared,…`).
+        EventsShared,
         Bare,
         Tokio,
     }
@@ -92,6 +95,7 @@ mod bench {
                 Kind::Thread => "thread",
                 Kind::Pool => "pool",
                 Kind::Events => "events",
+                Kind::EventsShared => "events-shared",
                 Kind::Bare => "bare",
                 Kind::Tokio => "tokio",
             }
@@ -107,23 +111,20 @@ mod bench {
     pub fn start(kind: Kind, mode: Mode) -> Target {
         let echo = mode == Mode::Echo;
         match kind {
-            Kind::Thread | Kind::Pool | Kind::Events => {
+            Kind::Thread | Kind::Pool | Kind::Events | Kind::EventsShared => {
                 let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.engine = match kind {
                     Kind::Pool => Engine::Pool {
                         workers: POOL_WORKERS,
                     },
-                    Kind::Events => Engine::Events {
+                    Kind::Events | Kind::EventsShared => Engine::Events {
                         loops: Engine::per_core(),
                     },
                     _ => Engine::Thread,
                 };
-                if let Ok(how) = std::env::var("SERVER_BENCH_LISTENERS") {
-                    config.listeners = match how.as_str() {
-                        "shared" => Listeners::Shared,
-                        _ => Listeners::PerLoop,
-                    };
+                if kind == Kind::EventsShared {
+                    config.listeners = Listeners::Shared;
                 }
                 if std::env::var("SERVER_BENCH_DRAIN").is_ok_and(|v| v == "0") {
                     config.drain_timeout = Duration::ZERO;

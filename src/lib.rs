@@ -44,6 +44,7 @@ mod book {
         ch09 => "ch09-limits.md",
         ch10 => "ch10-graceful-shutdown.md",
         ch11 => "ch11-measuring.md",
-        ch12 => "ch12-where-to-go-next.md",
+        ch12 => "ch12-the-same-state-machine-on-an-event-loop.md",
+        ch13 => "ch13-where-to-go-next.md",
     }
 }

@@ -58,7 +58,7 @@ impl PerIpLimit {
 
 // ANCHOR: per_ip_test
 #[test]
-#[ignore = "exercise: see book chapter 12"]
+#[ignore = "exercise: see book chapter 13"]
 fn per_ip_limit_refuses_the_third_connection_from_one_address() {
     let limit = PerIpLimit::new(2);
     let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
@@ -113,7 +113,7 @@ impl Counter for RwLockCounter {
 
 // ANCHOR: rwlock_test
 #[test]
-#[ignore = "exercise: see book chapter 12"]
+#[ignore = "exercise: see book chapter 13"]
 fn rwlock_counter_gives_unique_ids_and_consistent_snapshots() {
     const THREADS: u64 = 8;
     const EACH: u64 = 500;
@@ -163,9 +163,9 @@ fn rwlock_counter_gives_unique_ids_and_consistent_snapshots() {
 /// instead of an echo: `stats: {active} active, {served} served, peak {peak}, {refused} refused`
 /// and `\n`. The connection asking counts as active. This needs a change in the crate: the
 /// connection state machine (`src/conn/`) knows nothing about the counter, so something that
-/// can produce the line has to reach it (see chapter 12).
+/// can produce the line has to reach it (see chapter 13).
 #[test]
-#[ignore = "exercise: see book chapter 12"]
+#[ignore = "exercise: see book chapter 13"]
 fn echo_server_answers_the_stats_command() {
     let mut config = ServerConfig::new(Mode::Echo);
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));

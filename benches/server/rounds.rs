@@ -48,9 +48,15 @@ pub fn probe(spec: &str) {
         Mode::Greet
     };
     let (clients, iters, rounds) = (number(2) as usize, number(3), number(4));
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| parts[0].contains(k.name()))
+    let kinds: Vec<Kind> = parts[0]
+        .split('+')
+        .map(|name| {
+            Kind::ALL
+                .into_iter()
+                .chain([Kind::EventsShared])
+                .find(|k| k.name() == name)
+                .unwrap_or_else(|| panic!("SERVER_BENCH_PROBE: no server named {name:?}"))
+        })
         .collect();
     let n = (clients as u64 * iters) as f64;
     interleaved(

@@ -9,6 +9,8 @@
     python3 book/tools/gen_tables.py bench           # cargo bench: counters, servers, idle memory, plots
     python3 book/tools/gen_tables.py paired          # paired rounds of the server bench, 3 runs
     python3 book/tools/gen_tables.py probe           # CPU per exchange, with and without the drain
+    python3 book/tools/gen_tables.py listeners       # events: per-loop listeners or one shared
+    python3 book/tools/gen_tables.py c10k            # 10,000 idle clients: thread, events, tokio
     python3 book/tools/gen_tables.py seed            # the Python seed server under the stress client
     python3 book/tools/gen_tables.py demo            # the demo's timeline, text and SVG, one run
     python3 book/tools/gen_tables.py shutdown        # chapter 10's real run: Ctrl-C with a client
@@ -47,7 +49,8 @@ import loom_table  # noqa: E402  (benches/loom_table.py: parses the loom models'
 
 # The widest line a code block shows without scrolling (MAX_CODE_COLUMNS in tests/book.rs).
 COLUMNS = 104
-LOOM_FILES = ["loom_counter", "loom_limit", "loom_shutdown", "loom_registry", "loom_lifecycle"]
+LOOM_FILES = ["loom_counter", "loom_limit", "loom_shutdown", "loom_monitor", "loom_registry",
+              "loom_known_issues", "loom_pool", "loom_lifecycle", "loom_events"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,6 +385,43 @@ def probe():
           "SERVER_BENCH_DRAIN=0")
 
 
+def listeners():
+    """Chapter 12: per-loop listening sockets (SO_REUSEPORT) against one shared by every loop,
+    in the same interleaved rounds, greet with 20 and 100 clients."""
+    lines = ["| load | listeners | wall µs per connection | CPU µs per connection | "
+             "switches per connection |", "|---|---|---:|---:|---:|"]
+    specs = ["events+events-shared,greet,20,200,9", "events+events-shared,greet,100,40,9"]
+    for spec in specs:
+        out = run(["cargo", "bench", "--bench", "server"], env={"SERVER_BENCH_PROBE": spec},
+                  timeout=1800)
+        rows = {}
+        for name, wall, cpu, switches in re.findall(
+                r"^(events(?:-shared)?)\s+wall\s+([\d.]+) us\s+cpu\s+([\d.]+) us\s+"
+                r"switches\s+([\d.]+)", out, re.M):
+            rows.setdefault(name, []).append((float(wall), float(cpu), float(switches)))
+        clients = spec.split(",")[2]
+        for name, label in [("events", "one per loop (`SO_REUSEPORT`)"),
+                            ("events-shared", "one, shared")]:
+            samples = rows.get(name, [])
+            if not samples:
+                continue
+            med = [sorted(s[i] for s in samples)[len(samples) // 2] for i in range(3)]
+            lines.append(f"| greet {clients} | {label} | {med[0]:.1f} | {med[1]:.1f} | "
+                         f"{med[2]:.2f} |")
+    write("events-listeners.md", "\n".join(lines), "listeners",
+          "SERVER_BENCH_PROBE=events+events-shared,greet,CLIENTS,ITERS,9 cargo bench --bench server",
+          note="Medians over 9 interleaved rounds, clients included in the CPU time.")
+
+
+def c10k():
+    """Chapter 12: 10,000 idle clients, then each answered (benches/c10k.rs)."""
+    out = run(["cargo", "bench", "--bench", "c10k"], timeout=1800)
+    table = section(out, "C10K:")
+    write("c10k.md", table or "(no C10K table in the output)", "c10k", "cargo bench --bench c10k",
+          note="Each server in its own process; open: every `connect` one after another; memory: "
+               "the server's VmRSS growth while holding them idle.")
+
+
 # ---------------------------------------------------------------------------------------------
 # The Python seed, the demo, and chapter 10's run
 
@@ -468,13 +508,15 @@ def main(argv):
         "bench": bench,
         "paired": paired,
         "probe": probe,
+        "listeners": listeners,
+        "c10k": c10k,
         "seed": seed,
         "demo": demo,
         "shutdown": shutdown_run,
     }
     if what == "all":
         for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "lin", "seed", "bench",
-                    "paired", "probe"]:
+                    "paired", "probe", "listeners", "c10k"]:
             jobs[job]() if job != "loom-bounds" else loom_bounds(False)
         return 0
     if what not in jobs:
