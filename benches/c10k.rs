@@ -86,7 +86,6 @@ mod c10k {
                 let mut config = ServerConfig::new(Mode::Greet);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.max_connections = clients + 64;
-                config.backlog = 4096;
                 config.engine = if engine == "events" {
                     Engine::Events {
                         loops: Engine::per_core(),

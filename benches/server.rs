@@ -227,21 +227,38 @@ mod bench {
     /// `clients` client threads, each doing `iters` exchanges; the wall time from the moment all
     /// are connected (echo) or started (greet) to the moment the last one is done.
     pub fn load(addr: SocketAddr, mode: Mode, clients: usize, iters: u64) -> Duration {
+        load_timed(addr, mode, clients, iters).0
+    }
+
+    /// [`load`], and for greet the latency of every connection (from starting to connect to
+    /// the reply read to EOF), for the p99 target.
+    pub fn load_timed(
+        addr: SocketAddr,
+        mode: Mode,
+        clients: usize,
+        iters: u64,
+    ) -> (Duration, Vec<Duration>) {
         let ready = Barrier::new(clients + 1);
         let done = Barrier::new(clients + 1);
-        std::thread::scope(|scope| {
+        let latencies = Mutex::new(Vec::new());
+        let wall = std::thread::scope(|scope| {
             for index in 0..clients {
-                let (ready, done) = (&ready, &done);
+                let (ready, done, latencies) = (&ready, &done, &latencies);
                 std::thread::Builder::new()
                     .stack_size(64 * 1024)
                     .spawn_scoped(scope, move || match mode {
                         Mode::Greet => {
                             let mut reply = Vec::with_capacity(128);
+                            let mut mine = Vec::with_capacity(iters as usize);
                             ready.wait();
                             for _ in 0..iters {
+                                let began = Instant::now();
                                 greet_once(addr, &mut reply);
+                                mine.push(began.elapsed());
                             }
                             done.wait();
+                            let mut all = latencies.lock().unwrap_or_else(|e| e.into_inner());
+                            all.extend(mine);
                         }
                         Mode::Echo => {
                             let mut client = Echo::connect(addr, index);
@@ -262,7 +279,8 @@ mod bench {
             let start = Instant::now();
             done.wait();
             start.elapsed()
-        })
+        });
+        (wall, latencies.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Every timed batch, per benchmark, for the ratio table: `(iterations, wall time)`.

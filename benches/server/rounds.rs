@@ -3,7 +3,7 @@
 //! turn, so a slow stretch of a noisy machine hits every server alike — criterion measures one
 //! server after another, and its ratios move with the machine's mood between them.
 
-use super::bench::{Kind, LOADS, load, mode_name, start};
+use super::bench::{Kind, LOADS, load_timed, mode_name, start};
 use many_clients::conn::Mode;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -84,6 +84,8 @@ struct Batch {
     wall: Duration,
     cpu: Duration,
     switches: u64,
+    /// Greet: each connection's latency.
+    latencies: Vec<Duration>,
 }
 
 /// Starts `kinds`, then runs `rounds` rounds; each round runs the load once against every
@@ -107,7 +109,7 @@ fn interleaved(
         let order = (0..targets.len()).map(|i| &targets[(i + round) % targets.len()]);
         for (kind, target) in order {
             let (cpu, switches) = usage();
-            let wall = load(target.addr, mode, clients, iters);
+            let (wall, latencies) = load_timed(target.addr, mode, clients, iters);
             let (cpu_after, switches_after) = usage();
             let (cpu, switches) = (cpu_after - cpu, switches_after - switches);
             each(
@@ -116,6 +118,7 @@ fn interleaved(
                     wall,
                     cpu,
                     switches,
+                    latencies,
                 },
             );
         }
@@ -123,6 +126,16 @@ fn interleaved(
     for (_, target) in targets {
         (target.stop)();
     }
+}
+
+/// The `q` quantile of `samples` (nearest rank), or `None` if there are none.
+fn percentile(mut samples: Vec<Duration>, q: f64) -> Option<Duration> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let rank = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len());
+    Some(samples[rank - 1])
 }
 
 /// The ratios again, from interleaved rounds: per round, each ratio of two servers' wall
@@ -136,16 +149,22 @@ pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
     println!("| load | thread/bare | pool/tokio | events/tokio | thread/tokio |");
     println!("|---|---:|---:|---:|---:|");
     let mut verdicts = Vec::new();
+    // Printed after the table, which is printed row by row.
+    let mut latency = None;
     for (mode, clients) in LOADS {
         // About 4,000 greet connections or 40,000 echo messages per batch.
         let exchanges = if mode == Mode::Greet { 4_000 } else { 40_000 };
         let iters = (exchanges / clients) as u64;
         let mut walls: BTreeMap<Kind, Vec<f64>> = BTreeMap::new();
+        let mut p99s: BTreeMap<Kind, Vec<f64>> = BTreeMap::new();
         interleaved(&Kind::ALL, mode, clients, iters, rounds, |kind, batch| {
             walls
                 .entry(kind)
                 .or_default()
                 .push(batch.wall.as_secs_f64());
+            if let Some(p99) = percentile(batch.latencies, 0.99) {
+                p99s.entry(kind).or_default().push(p99.as_secs_f64());
+            }
         });
         // A rate ratio is the inverse ratio of wall times for the same work.
         let ratio = |a: Kind, b: Kind| {
@@ -173,6 +192,34 @@ pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
         if mode == Mode::Echo && clients == 100 {
             verdicts.push((format!("thread >= tokio, {name} {clients}"), tk));
         }
+        if mode == Mode::Greet && clients == 100 {
+            // Per round, tokio's p99 over ours: at least 1 when ours is no slower.
+            let mut per_round: Vec<f64> = p99s[&Kind::Tokio]
+                .iter()
+                .zip(&p99s[&Kind::Events])
+                .map(|(tokio, events)| tokio / events)
+                .collect();
+            per_round.sort_by(f64::total_cmp);
+            let ratio = per_round[per_round.len() / 2];
+            let ms = |kind: Kind| {
+                let mut v = p99s[&kind].clone();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2] * 1e3
+            };
+            latency = Some(format!(
+                "greet {clients} p99 latency (median over rounds): events {:.2} ms, tokio {:.2} ms",
+                ms(Kind::Events),
+                ms(Kind::Tokio)
+            ));
+            verdicts.push((
+                format!("events p99 <= tokio p99, {name} {clients} (tokio/events)"),
+                ratio,
+            ));
+        }
+    }
+    if let Some(line) = latency {
+        println!();
+        println!("{line}");
     }
     verdicts
 }
