@@ -280,7 +280,10 @@ mod bench {
             done.wait();
             start.elapsed()
         });
-        (wall, latencies.into_inner().unwrap_or_else(|e| e.into_inner()))
+        (
+            wall,
+            latencies.into_inner().unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// Every timed batch, per benchmark, for the ratio table: `(iterations, wall time)`.
