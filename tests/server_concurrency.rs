@@ -22,13 +22,17 @@ use many_clients::client::{self, parse_greet_id};
 use many_clients::conn::Mode;
 use many_clients::counter::CounterKind;
 use many_clients::server::{Engine, Event};
-use support::{BUSY, Client, SETTLE, T, TestServer, eventually, pool_of, show, start};
+use support::{
+    BUSY, Client, SETTLE, T, TestServer, at_least, eventually, pool_of, server_cpu_ticks, show,
+    start,
+};
 
 support::engine_tests!(
     fifty_concurrent_greets_get_ids_1_to_50,
     a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out,
     a_panicking_handler_is_contained,
     a_panicking_observer_does_not_stop_the_accept_loop,
+    idle_clients_cost_no_cpu,
 );
 
 /// Well-behaved clients running beside the panics.
@@ -258,3 +262,36 @@ fn a_panicking_observer_does_not_stop_the_accept_loop(engine: Engine) {
         "observer panics are not handler panics, and nothing else was lost"
     );
 }
+
+// ANCHOR: idle_cpu
+/// No busy waiting: with 200 clients connected and silent, the server's threads use (almost) no
+/// CPU. A thread blocked in `read` and an event loop asleep in `poll` until its next deadline
+/// both cost nothing; a loop that polled with a zero timeout would use a whole core (100 ticks
+/// a second).
+fn idle_clients_cost_no_cpu(engine: Engine) {
+    const IDLE: usize = 200;
+    // Every idle client held by a worker of its own: the premise is 200 served at once.
+    let engine = at_least(engine, IDLE);
+    let server = start(Mode::Echo, engine, |_| {});
+    let clients: Vec<Client> = (0..IDLE).map(|_| Client::connect(server.addr)).collect();
+    server.wait_live(IDLE);
+    // Everyone has settled into waiting: a connection's thread reaches `read`, a loop its poll.
+    eventually("the server's threads to go quiet", SETTLE, || {
+        let before = server_cpu_ticks();
+        thread::sleep(Duration::from_millis(100)); // a measuring interval, not synchronisation
+        server_cpu_ticks() == before
+    });
+    let before = server_cpu_ticks();
+    let began = Instant::now();
+    thread::sleep(Duration::from_secs(1)); // the interval measured, not synchronisation
+    let used = server_cpu_ticks() - before;
+    let over = began.elapsed();
+    assert!(
+        used <= 3,
+        "{} with {IDLE} idle clients used {used} ticks of CPU in {over:?}",
+        engine.name()
+    );
+    drop(clients);
+    server.stop_when_idle();
+}
+// ANCHOR_END: idle_cpu

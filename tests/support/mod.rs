@@ -37,5 +37,7 @@ pub use engines::{at_least, pool_of};
 pub use lines::*;
 pub use recorder::{Outcome, Recorder};
 pub use server::{Stopped, Stopping, TestServer, start};
-pub use threads::{assert_no_server_threads, serial, server_threads, thread_alive, threads};
+pub use threads::{
+    assert_no_server_threads, serial, server_cpu_ticks, server_threads, thread_alive, threads,
+};
 pub use wait::*;

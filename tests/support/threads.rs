@@ -93,6 +93,16 @@ pub fn thread_cpu_ticks(tid: u64) -> u64 {
     field(14) + field(15)
 }
 
+/// CPU time all of the server's threads have used so far, in clock ticks (100 per second).
+/// Threads that have ended are not counted, so compare two readings of the same threads.
+pub fn server_cpu_ticks() -> u64 {
+    threads()
+        .into_iter()
+        .filter(|(_, name)| is_server_thread(name))
+        .map(|(tid, _)| thread_cpu_ticks(tid))
+        .sum()
+}
+
 thread_local! {
     /// Whether this thread holds [`serial`]: a test's server is started on the test's thread.
     static HOLDS_SERIAL: Cell<bool> = const { Cell::new(false) };
