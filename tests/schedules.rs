@@ -22,9 +22,10 @@
 //! so a failing case fails again when replayed, and proptest shrinks it to a small schedule.
 //!
 //! Runs: `cargo test --test schedules` runs `DEFAULT_CASES` random schedules per engine;
-//! `PROPTEST_CASES=N` runs N per engine instead: `.ci/run`'s soak is `PROPTEST_CASES=128` (its
-//! `SCHEDULE_SOAK_CASES`). A case takes 0.8 to 1.1 s here (debug build, a busy 2-core machine),
-//! so about 10 s per engine in `cargo test` and about two minutes per engine in the soak.
+//! `PROPTEST_CASES=N` runs N per engine instead: `.ci/run`'s soak is `PROPTEST_CASES=64` (its
+//! `SCHEDULE_SOAK_CASES`), 192 schedules over the three engines. A case takes 0.8 to 1.1 s here
+//! (debug build, a busy 2-core machine), so about 10 s per engine in `cargo test` and about a
+//! minute per engine in the soak.
 //! Failures are saved in `proptest-regressions/schedules.txt` (committed) and replayed first on
 //! every run, for every engine; for an integration test proptest's default would be
 //! `tests/schedules.proptest-regressions`, hence the explicit `FileFailurePersistence::Direct`
