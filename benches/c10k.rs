@@ -18,11 +18,15 @@
 #![cfg_attr(loom, allow(unused))]
 
 #[cfg(not(loom))]
+#[path = "support/process.rs"]
+mod process;
+#[cfg(not(loom))]
 #[path = "baselines/tokio_server.rs"]
 mod tokio_server;
 
 #[cfg(not(loom))]
 mod c10k {
+    use super::process::{raise_fd_limit, status};
     use super::tokio_server;
     use many_clients::client::parse_greet_id;
     use many_clients::conn::Mode;
@@ -34,35 +38,6 @@ mod c10k {
 
     const SERVER_VAR: &str = "C10K_SERVER";
     const SERVERS: [&str; 3] = ["thread", "events", "tokio"];
-
-    /// A field of `/proc/{pid}/status` (`VmRSS:` in kB, `Threads:`).
-    fn status(pid: u32, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        line[field.len()..].split_whitespace().next()?.parse().ok()
-    }
-
-    /// Raises the soft limit on open files to at least `need`; false if it cannot.
-    fn raise_fd_limit(need: u64) -> bool {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return false;
-            }
-            if limit.rlim_cur >= need {
-                return true;
-            }
-            if limit.rlim_max < need {
-                return false;
-            }
-            limit.rlim_cur = need;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
-        }
-    }
 
     /// The child: start `server`, print its port, hold until stdin closes.
     fn serve(server: &str, clients: usize) {
@@ -113,10 +88,10 @@ mod c10k {
     /// connection (a thread engine starts a thread per connection; memory grows until then).
     fn settled(pid: u32) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(60);
-        let (mut last, mut still) = (status(pid, "VmRSS:").unwrap_or(0), 0);
+        let (mut last, mut still) = (status(&pid.to_string(), "VmRSS:").unwrap_or(0), 0);
         while still < 10 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50)); // sampling interval, not synchronisation
-            let now = status(pid, "VmRSS:").unwrap_or(0);
+            let now = status(&pid.to_string(), "VmRSS:").unwrap_or(0);
             still = if now.abs_diff(last) <= 32 {
                 still + 1
             } else {
@@ -167,7 +142,7 @@ mod c10k {
         // slowly makes later connects wait for room in the backlog, so this is the server's pace.
         let open = started.elapsed();
         let rss = settled(pid);
-        let threads = status(pid, "Threads:").unwrap_or(0);
+        let threads = status(&pid.to_string(), "Threads:").unwrap_or(0);
         let started = Instant::now();
         for stream in &mut idle {
             stream

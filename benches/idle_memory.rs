@@ -22,11 +22,15 @@
 #[path = "baselines/bare.rs"]
 mod bare;
 #[cfg(not(loom))]
+#[path = "support/process.rs"]
+mod process;
+#[cfg(not(loom))]
 #[path = "baselines/tokio_server.rs"]
 mod tokio_server;
 
 #[cfg(not(loom))]
 mod measure {
+    use super::process::{raise_fd_limit, status};
     use super::{bare, tokio_server};
     use many_clients::client::parse_greet_id;
     use many_clients::conn::Mode;
@@ -39,39 +43,6 @@ mod measure {
     const CASE_VAR: &str = "IDLE_MEMORY_CASE";
     const SERVERS: [&str; 4] = ["thread", "events", "bare", "tokio"];
     const MODES: [&str; 2] = ["greet", "echo"];
-
-    /// A field of `/proc/self/status` in kB (`VmRSS`, `Threads`).
-    pub fn status(field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        line[field.len() + 1..]
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    }
-
-    /// Raises the soft limit on open files to at least `need`; false if it cannot.
-    fn raise_fd_limit(need: u64) -> bool {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-                return false;
-            }
-            if limit.rlim_cur >= need {
-                return true;
-            }
-            if limit.rlim_max < need {
-                return false;
-            }
-            limit.rlim_cur = need;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
-        }
-    }
 
     /// One round trip on a fresh connection. Connections are accepted in order, so once this one
     /// is answered every earlier one has been accepted.
@@ -101,10 +72,10 @@ mod measure {
     /// Polls `VmRSS` until it has not moved for a few rounds (the last threads reaching `read`).
     fn settled_rss() -> u64 {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let (mut last, mut still) = (status("VmRSS:").unwrap_or(0), 0);
+        let (mut last, mut still) = (status("self", "VmRSS:").unwrap_or(0), 0);
         while still < 5 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50)); // sampling interval, not synchronisation
-            let now = status("VmRSS:").unwrap_or(0);
+            let now = status("self", "VmRSS:").unwrap_or(0);
             still = if now.abs_diff(last) <= 16 {
                 still + 1
             } else {
@@ -186,7 +157,7 @@ mod measure {
             probe(addr, mode);
         }
         let before = settled_rss();
-        let threads_before = status("Threads:").unwrap_or(0);
+        let threads_before = status("self", "Threads:").unwrap_or(0);
         let mut idle = Vec::with_capacity(clients);
         for _ in 0..clients {
             match TcpStream::connect(addr) {
@@ -205,7 +176,7 @@ mod measure {
             }
         }
         let after = settled_rss();
-        let threads = status("Threads:")
+        let threads = status("self", "Threads:")
             .unwrap_or(0)
             .saturating_sub(threads_before);
         if std::env::var_os("IDLE_SMAPS").is_some() {
