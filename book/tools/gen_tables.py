@@ -418,8 +418,9 @@ def c10k():
     out = run(["cargo", "bench", "--bench", "c10k"], timeout=1800)
     table = section(out, "C10K:")
     write("c10k.md", table or "(no C10K table in the output)", "c10k", "cargo bench --bench c10k",
-          note="Each server in its own process; open: every `connect` one after another; memory: "
-               "the server's VmRSS growth while holding them idle.")
+          note="Each server in its own process; open: every `connect` one after another "
+               "(retried: connects that took 0.5 s or more); memory: the server's VmRSS growth "
+               "while holding them idle.")
 
 
 # ---------------------------------------------------------------------------------------------
