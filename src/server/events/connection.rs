@@ -15,13 +15,13 @@
 //!   blocking driver (`WaitClock`), the connection's deadlines run on a
 //!   clock that stops while replies are stuck in the queue.
 
+use super::outgoing::Outgoing;
 use crate::conn::{Action, Conn, Now};
 use crate::server::driver::{self, Ending};
 use crate::server::lifecycle::{Held, Shared};
 use crate::server::observe::Event;
 use crate::sync::Std;
 use mio::net::TcpStream;
-use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
@@ -31,56 +31,6 @@ use tracing::Span;
 /// has taken some: the most memory a client that never reads can make the
 /// server hold for it, beyond the kernel's buffers.
 pub const OUT_LIMIT: usize = 64 * 1024;
-
-/// Queued replies, kept only while the client is slower than the server.
-#[derive(Debug, Default)]
-pub struct Outgoing {
-    /// Bytes not yet written, from `start` on. Freed when it empties, so an
-    /// idle connection holds no buffer.
-    bytes: Vec<u8>,
-    start: usize,
-    /// Each queued reply, oldest first: its whole length (for the
-    /// observer's `Replied` event) and how many of its bytes are still
-    /// queued (only the oldest can have gone out in part).
-    replies: VecDeque<(usize, usize)>,
-}
-
-impl Outgoing {
-    fn len(&self) -> usize {
-        self.bytes.len() - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Queues the unwritten `rest` of a reply `reply_len` bytes long.
-    fn push(&mut self, rest: &[u8], reply_len: usize) {
-        self.bytes.extend_from_slice(rest);
-        self.replies.push_back((reply_len, rest.len()));
-    }
-
-    /// `n` more bytes went out; returns the lengths of the replies that are
-    /// now complete.
-    fn advance(&mut self, mut n: usize) -> Vec<usize> {
-        self.start += n;
-        let mut done = Vec::new();
-        while let Some((len, left)) = self.replies.front_mut() {
-            if n < *left {
-                *left -= n;
-                break;
-            }
-            n -= *left;
-            done.push(*len);
-            self.replies.pop_front();
-        }
-        if self.is_empty() {
-            // Give the memory back: a burst must not cost for the connection's whole life.
-            *self = Outgoing::default();
-        }
-        done
-    }
-}
 
 /// Whether a connection is still open after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,7 +317,7 @@ impl Connection {
     /// Writes queued bytes until the socket takes no more.
     fn flush(&mut self, now: Now, shared: &Shared<Std>) -> Result<(), Ending> {
         while !self.out.is_empty() {
-            let pending = &self.out.bytes[self.out.start..];
+            let pending = self.out.pending();
             match self.stream.write(pending) {
                 Ok(0) => return Err(Ending::WriteFailed),
                 Ok(n) => {
@@ -452,38 +402,5 @@ impl Connection {
     /// Bytes queued for this client (for tests).
     pub fn queued(&self) -> usize {
         self.out.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outgoing_reports_each_reply_when_its_last_byte_goes_out() {
-        let mut out = Outgoing::default();
-        out.push(b"abc", 3);
-        out.push(b"defgh", 5);
-        assert_eq!(out.len(), 8);
-        assert_eq!(out.advance(2), Vec::<usize>::new(), "half of the first");
-        assert_eq!(
-            out.advance(2),
-            vec![3],
-            "the first done, one byte of the second"
-        );
-        assert_eq!(out.len(), 4);
-        assert_eq!(out.advance(4), vec![5]);
-        assert!(out.is_empty());
-        assert_eq!(out.bytes.capacity(), 0, "an empty queue holds no memory");
-    }
-
-    #[test]
-    fn outgoing_counts_a_reply_that_went_out_partly_before_it_was_queued() {
-        let mut out = Outgoing::default();
-        // A 10-byte reply of which 4 went out at once: 6 queued.
-        out.push(b"456789", 10);
-        out.push(b"xy", 2);
-        assert_eq!(out.advance(6), vec![10]);
-        assert_eq!(out.advance(2), vec![2]);
     }
 }

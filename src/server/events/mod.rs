@@ -19,6 +19,7 @@
 pub mod connection;
 pub mod control;
 pub mod event_loop;
+pub mod outgoing;
 pub mod timers;
 
 use super::lifecycle::Shared;

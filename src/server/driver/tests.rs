@@ -1,0 +1,229 @@
+//! The driver against fake sockets and a manual clock: write deadlines, slow readers, lines
+//! longer than the first read buffer.
+
+use super::*;
+use crate::conn::{ConnConfig, ManualClock, Mode, Now};
+use crate::server::transport::Wake;
+use std::sync::{Arc, Mutex};
+
+/// A clock the fake socket moves on while a write waits.
+struct SharedClock(Mutex<ManualClock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> Now {
+        self.0.lock().unwrap().now()
+    }
+}
+
+/// A socket whose peer sent `input` and then stopped reading: it takes `room` more bytes,
+/// then none. A write that cannot put everything out waits out the write timeout, as a
+/// blocking socket does, and returns what did go out (or `WouldBlock`).
+struct Stalled {
+    input: Vec<u8>,
+    room: usize,
+    write_timeout: Mutex<Option<Duration>>,
+    clock: Arc<SharedClock>,
+}
+
+struct NoWaker;
+
+impl Wake for NoWaker {
+    fn wake(&self) {}
+    fn cut(&self) {}
+}
+
+impl Read for Stalled {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.input.len());
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input.drain(..n);
+        Ok(n)
+    }
+}
+
+impl io::Write for Stalled {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        if n < buf.len() {
+            let waited = self.write_timeout.lock().unwrap().expect("a write timeout");
+            self.clock.0.lock().unwrap().advance(waited);
+            if n == 0 {
+                return Err(ErrorKind::WouldBlock.into());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for Stalled {
+    type Waker = NoWaker;
+
+    fn waker(&self) -> NoWaker {
+        NoWaker
+    }
+
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *self.write_timeout.lock().unwrap() = timeout;
+        Ok(())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stalled_write_fails_within_a_quarter_second_of_its_deadline() {
+    let timeout = Duration::from_secs(10);
+    let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
+    let start = clock.now().instant;
+    let mut config = ConnConfig::new(Mode::Echo);
+    config.idle_timeout = timeout;
+    let mut conn = Conn::new(&config, 1, start);
+    // The reply is ~45 bytes; 10 go out at once, then the peer's window stays shut.
+    let mut stream = Stalled {
+        input: b"hello\n".to_vec(),
+        room: 10,
+        write_timeout: Mutex::new(Some(timeout)),
+        clock: clock.clone(),
+    };
+    let running = || false;
+    let cx = Context {
+        shutting_down: &running,
+        write_timeout: timeout,
+        observer: None,
+    };
+    assert_eq!(
+        drive(&mut stream, &mut conn, &*clock, &cx),
+        Ending::WriteFailed
+    );
+    let waited = clock.now().instant - start;
+    assert!(
+        waited >= timeout && waited <= timeout + WRITE_SLICE,
+        "gave up {waited:?} after the last byte went out; the timeout is {timeout:?}"
+    );
+}
+
+/// A client that sends `input` (one read per chunk, then EOF) and reads slowly: every
+/// write to it takes `per_write` on the clock.
+struct SlowReader {
+    input: std::collections::VecDeque<&'static [u8]>,
+    output: Vec<u8>,
+    clock: Arc<SharedClock>,
+    per_write: Duration,
+}
+
+impl Read for SlowReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(chunk) = self.input.pop_front() else {
+            return Ok(0);
+        };
+        buf[..chunk.len()].copy_from_slice(chunk);
+        Ok(chunk.len())
+    }
+}
+
+impl io::Write for SlowReader {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.clock.0.lock().unwrap().advance(self.per_write);
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for SlowReader {
+    type Waker = NoWaker;
+
+    fn waker(&self) -> NoWaker {
+        NoWaker
+    }
+
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Found by `tests/schedules.rs`: a client that sent many lines at once and read the replies
+/// slowly got `error: idle timeout` for its next line, which had been waiting in the socket
+/// while the server was blocked writing. Writing four replies here takes 400 ms, longer than
+/// the 300 ms idle timeout; the fifth line must still be answered.
+#[test]
+fn time_blocked_writing_to_a_slow_reader_is_not_idle_time() {
+    let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
+    let mut config = ConnConfig::new(Mode::Echo);
+    config.idle_timeout = Duration::from_millis(300);
+    let mut conn = Conn::new(&config, 1, clock.now().instant);
+    let mut stream = SlowReader {
+        input: [&b"a\nb\nc\nd\n"[..], b"e\n"].into(),
+        output: Vec::new(),
+        clock: clock.clone(),
+        per_write: Duration::from_millis(100),
+    };
+    let running = || false;
+    let cx = Context {
+        shutting_down: &running,
+        write_timeout: config.idle_timeout,
+        observer: None,
+    };
+    assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);
+    let output = String::from_utf8(stream.output).unwrap();
+    let echoed: Vec<_> = output.lines().filter_map(|l| l.split_once("] ")).collect();
+    let echoed: Vec<_> = echoed.into_iter().map(|(_, text)| text).collect();
+    let want = ["a", "b", "c", "d", "e"].map(|c| format!("Server got '{c}'"));
+    assert_eq!(echoed, want, "the whole output: {output:?}");
+}
+
+#[test]
+fn lines_longer_than_the_first_read_buffer_are_echoed_whole() {
+    // The pipe hands out at most what the buffer holds, so the long lines arrive over
+    // several reads, first into the small buffer, then into the grown one.
+    use crate::conn::SystemClock;
+    use crate::server::pipe::pipe;
+    use crate::sync::Std;
+    use std::io::Write;
+
+    let (mut client, mut server) = pipe::<Std>();
+    let long = "x".repeat(crate::conn::ECHO_FIRST_READ_LEN * 5);
+    let longer = "y".repeat(20_000);
+    let input = format!("{long}\nshort\n{longer}\nlast");
+    client.write_all(input.as_bytes()).unwrap();
+    client.shutdown_write().unwrap();
+    let clock = SystemClock;
+    let mut conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, clock.now().instant);
+    let never = || false;
+    let cx = Context {
+        shutting_down: &never,
+        write_timeout: Duration::from_secs(10),
+        observer: None,
+    };
+    assert_eq!(drive(&mut server, &mut conn, &clock, &cx), Ending::Closed);
+    drop(server);
+    let replies = String::from_utf8(client.read_all()).unwrap();
+    let echoed: Vec<&str> = replies
+        .lines()
+        .map(|line| line.split_once("] Server got '").unwrap().1)
+        .map(|rest| rest.strip_suffix('\'').unwrap())
+        .collect();
+    assert_eq!(echoed, [long.as_str(), "short", longer.as_str(), "last"]);
+}
