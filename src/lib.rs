@@ -16,10 +16,10 @@ pub mod timeline;
 /// `{{#include}}`; the included files are compiled by cargo anyway. `tests/book.rs` checks that
 /// every chapter in `book/src/SUMMARY.md` is listed here.
 ///
-/// Under `RUSTFLAGS="--cfg loom"` these doc-tests are compiled without `cfg(loom)` but linked
-/// against the library built with it. They still run on real primitives because the public
-/// types default to the `Std` backend; a chapter snippet must never name `sync::Model` or
-/// `sync::Loom`.
+/// Under `RUSTFLAGS="--cfg loom"` (or `"--cfg shuttle"`) these doc-tests are compiled without
+/// the `cfg` but linked against the library built with it. They still run on real primitives
+/// because the public types default to the `Std` backend; a chapter snippet must never name
+/// `sync::Model`, `sync::Loom` or `sync::Shuttle`.
 #[cfg(doctest)]
 mod book {
     macro_rules! chapters {

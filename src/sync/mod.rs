@@ -6,7 +6,8 @@
 //! tokio's `src/loom/` module swaps std for loom with a `cfg`: compile with
 //! `--cfg loom` and every lock in the crate becomes a loom lock. That is the
 //! right idea, and this module keeps it — the [`Loom`] backend exists only
-//! under `cfg(loom)` and `#[cfg(loom)]` appears nowhere else in `src/`. But a
+//! under `cfg(loom)`, the [`Shuttle`] backend only under `cfg(shuttle)`, and
+//! neither `cfg` appears anywhere else in `src/`. But a
 //! pure `cfg` switch has two costs this crate cannot pay:
 //!
 //! 1. **It swaps everything at once.** Under `--cfg loom` a doc-test or an
@@ -30,8 +31,9 @@
 //! ```
 //!
 //! Public, server-facing types default to [`Std`] and so always run on real
-//! primitives, whatever the `cfg`. Only the loom tests in `tests/loom_*.rs`
-//! name [`Loom`] (through the [`Model`] alias), inside `loom::model`. Nothing
+//! primitives, whatever the `cfg`. Only the model tests name a model
+//! backend, through the [`Model`] alias: `tests/loom_*.rs` inside
+//! `loom::model`, `tests/shuttle_*.rs` inside Shuttle's `check_*`. Nothing
 //! in the core imports `std::sync` or `parking_lot` directly: they go through
 //! the traits below, so the same source is what loom checks and what the
 //! server runs.
@@ -69,13 +71,31 @@ mod loom;
 #[cfg(loom)]
 pub use self::loom::Loom;
 
-/// The backend the loom models run on: [`Loom`] under `--cfg loom`, [`Std`]
-/// otherwise. This alias is the crate's tokio-style switch.
+#[cfg(shuttle)]
+mod shuttle;
+#[cfg(shuttle)]
+pub use self::shuttle::Shuttle;
+
+// One model checker per build: each replaces the primitives under the
+// other's feet (a loom lock inside a Shuttle test, or the reverse, fails at
+// the first use), so asking for both is a mistake to stop at compile time.
+#[cfg(all(loom, shuttle))]
+compile_error!("`--cfg loom` and `--cfg shuttle` together: pick one model checker per build");
+
+/// The backend the model tests run on: [`Loom`] under `--cfg loom`,
+/// [`Shuttle`] under `--cfg shuttle`, [`Std`] otherwise. This alias is the
+/// crate's tokio-style switch.
 #[cfg(loom)]
 pub type Model = Loom;
-/// The backend the loom models run on: [`Loom`] under `--cfg loom`, [`Std`]
-/// otherwise. This alias is the crate's tokio-style switch.
-#[cfg(not(loom))]
+/// The backend the model tests run on: [`Loom`] under `--cfg loom`,
+/// [`Shuttle`] under `--cfg shuttle`, [`Std`] otherwise. This alias is the
+/// crate's tokio-style switch.
+#[cfg(all(shuttle, not(loom)))]
+pub type Model = Shuttle;
+/// The backend the model tests run on: [`Loom`] under `--cfg loom`,
+/// [`Shuttle`] under `--cfg shuttle`, [`Std`] otherwise. This alias is the
+/// crate's tokio-style switch.
+#[cfg(not(any(loom, shuttle)))]
 pub type Model = Std;
 
 pub use ::std::sync::Arc;
