@@ -25,12 +25,18 @@ pub struct Cost {
     pub elapsed: Duration,
 }
 
-fn run(name: &str, bound: Option<usize>, model: impl Fn() + Sync + Send + 'static) -> Cost {
+/// Explores `model`, counting every interleaving started in `count` (which
+/// the caller still has if loom panics).
+fn run(
+    name: &str,
+    bound: Option<usize>,
+    count: &Arc<AtomicUsize>,
+    model: impl Fn() + Sync + Send + 'static,
+) -> Cost {
     let mut builder = loom::model::Builder::new();
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
         builder.preemption_bound = bound;
     }
-    let count = Arc::new(AtomicUsize::new(0));
     let counted = count.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("LOOM_LOG"))
@@ -63,7 +69,7 @@ fn run(name: &str, bound: Option<usize>, model: impl Fn() + Sync + Send + 'stati
 /// Explores every interleaving of `model` (within `bound` preemptions, if
 /// any) and panics with loom's report if one of them fails.
 pub fn explore(name: &str, bound: Option<usize>, model: impl Fn() + Sync + Send + 'static) -> Cost {
-    run(name, bound, model)
+    run(name, bound, &Arc::new(AtomicUsize::new(0)), model)
 }
 
 /// Explores `model`, which must fail in some interleaving, and returns the
@@ -77,7 +83,8 @@ pub fn expect_bug(
     // above this test's result is the bug being found — expected. (Swapping
     // the panic hook to hide it would also remove the one loom's coroutine
     // library installs, and flood the output with its internal panics.)
-    let result = panic::catch_unwind(AssertUnwindSafe(|| run(name, bound, model)));
+    let count = Arc::new(AtomicUsize::new(0));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| run(name, bound, &count, model)));
     match result {
         Ok(cost) => panic!(
             "loom explored {} interleavings of {name} and found no failure: the bug is no longer caught",
@@ -90,6 +97,12 @@ pub fn expect_bug(
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
             eprintln!("loom model {name}: bug found as expected: {message}");
+            // How far the search got: chapter 6.1 sets it beside Shuttle's
+            // schedules to the same bug (book/tools/loom_vs_shuttle.py).
+            eprintln!(
+                "loom model {name}: failed in interleaving {}",
+                count.load(Ordering::Relaxed)
+            );
             message
         }
     }
