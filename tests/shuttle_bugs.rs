@@ -24,10 +24,11 @@ use many_clients::server::pipe::{PipeWaker, pipe};
 use many_clients::server::transport::{Stream, Wake};
 use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
 use many_clients::shutdown::{Drain, Shutdown};
-use many_clients::sync::{Arc, Model};
+use many_clients::sync::{Arc, Backend, Lock, Model};
 use shuttle::sync::atomic::{AtomicUsize, Ordering};
 use shuttle::thread;
 use shuttle_check::Budget;
+use std::collections::HashMap;
 use std::io::Read;
 
 /// For the sound versions: the same models are small, so a few thousand
@@ -288,3 +289,56 @@ fn forgetful_registry_missed_wakeup_is_caught() {
     );
     assert_all_contain(&messages, "deadlock");
 }
+
+// ANCHOR: hash_roster
+/// The registry as it was when loom failed the sound registry model at
+/// three preemptions (`tests/loom_known_issues.rs`): sound, but its entries
+/// in a `HashMap`, so `close` hands them back in an order that changes from
+/// one map to the next.
+struct HashRoster {
+    state: <Model as Backend>::Mutex<(bool, HashMap<u64, PipeWaker<Model>>)>,
+}
+
+impl Default for HashRoster {
+    fn default() -> Self {
+        HashRoster {
+            state: Lock::new((false, HashMap::new())),
+        }
+    }
+}
+
+impl Registry<PipeWaker<Model>> for HashRoster {
+    fn insert(&self, id: u64, entry: PipeWaker<Model>) -> Result<(), PipeWaker<Model>> {
+        let mut state = self.state.lock();
+        if state.0 {
+            return Err(entry);
+        }
+        state.1.insert(id, entry);
+        Ok(())
+    }
+    fn remove(&self, id: u64) -> Option<PipeWaker<Model>> {
+        self.state.lock().1.remove(&id)
+    }
+    fn close(&self) -> Vec<(u64, PipeWaker<Model>)> {
+        let mut state = self.state.lock();
+        state.0 = true;
+        state.1.drain().collect() // in the map's order, which is not the same twice
+    }
+    fn len(&self) -> usize {
+        self.state.lock().1.len()
+    }
+}
+
+/// Shuttle names what loom could not: replaying a schedule of this model
+/// offers the scheduler different choices, because the wake order came
+/// from the hash map, not from the schedule.
+#[test]
+fn a_hash_map_registry_is_caught_being_nondeterministic() {
+    let failure =
+        shuttle_check::nondeterminism_must_be_found(every_connection_woken::<HashRoster>, 5, 100);
+    assert!(
+        failure.contains("possible nondeterminism"),
+        "unexpected failure: {failure}"
+    );
+}
+// ANCHOR_END: hash_roster

@@ -26,6 +26,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shuttle;
 
+// ANCHOR: shuttle_backend
 impl Backend for Shuttle {
     type Mutex<T: Send> = ShuttleMutex<T>;
     type Condvar = ShuttleCondvar;
@@ -56,6 +57,8 @@ impl Backend for Shuttle {
         Ok(work())
     }
 }
+
+// ANCHOR_END: shuttle_backend
 
 /// `shuttle::sync::Mutex` with the parking_lot-shaped API.
 #[derive(Debug)]

@@ -70,9 +70,15 @@ fn scale() -> usize {
         .unwrap_or(1)
 }
 
-/// A seed for this run. Shuttle's own `SHUTTLE_RANDOM_SEED` overrides it
-/// inside the scheduler, so printing it here is only a hint in that case.
+/// A seed for this run: `SHUTTLE_RANDOM_SEED` if set (Shuttle's schedulers
+/// would use it anyway), else one made from the clock and the process id.
 fn fresh_seed() -> u64 {
+    if let Some(seed) = std::env::var("SHUTTLE_RANDOM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        return seed;
+    }
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -111,6 +117,7 @@ where
     (count.load(Ordering::Relaxed), start.elapsed())
 }
 
+// ANCHOR: explore
 /// Runs `model` under the nondeterminism check, PCT and random scheduling,
 /// and panics with Shuttle's report (and its replayable schedule) if any
 /// schedule fails.
@@ -135,6 +142,7 @@ pub fn explore(name: &str, budget: Budget, model: impl Fn() + Send + Sync + 'sta
     let (runs, took) = counted(random, &model);
     report(name, "random", runs, took);
 }
+// ANCHOR_END: explore
 
 fn report(name: &str, scheduler: &str, schedules: usize, took: Duration) {
     eprintln!(
@@ -175,6 +183,32 @@ pub fn replay_must_fail(
         Ok(()) => panic!("the recorded schedule {recorded:?} ran to the end without failing"),
         Err(payload) => panic_message(payload.as_ref()),
     }
+}
+
+/// Runs `model` under Shuttle's uncontrolled-nondeterminism check with
+/// seeds 1, 2, 3, … (`schedules` schedules each) until the check fails; it
+/// must fail within `seeds` seeds. Returns the check's message.
+pub fn nondeterminism_must_be_found(
+    model: impl Fn() + Send + Sync + 'static,
+    seeds: u64,
+    schedules: usize,
+) -> String {
+    let model: Arc<dyn Fn() + Send + Sync> = Arc::new(model);
+    for seed in 1..=seeds {
+        let body = model.clone();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            on_fresh_thread(move || {
+                let check = UncontrolledNondeterminismCheckScheduler::new(
+                    RandomScheduler::new_from_seed(seed, schedules),
+                );
+                Runner::new(check, config()).run(move || body())
+            })
+        }));
+        if let Err(payload) = result {
+            return panic_message(payload.as_ref());
+        }
+    }
+    panic!("{seeds} seeds of {schedules} schedules each found the model deterministic")
 }
 
 /// A bug found: after how many schedules, and Shuttle's panic message.

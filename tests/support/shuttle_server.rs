@@ -238,6 +238,7 @@ pub fn run(scenario: Scenario, coverage: &Coverage) {
     // An hour of grace: no schedule may need the cut, and it never comes
     // from the clock (Shuttle does not model time; an execution is far
     // shorter than an hour).
+    // ANCHOR: whole_server
     let running = Running::start(
         Door(door.clone()),
         shared,
@@ -276,6 +277,7 @@ pub fn run(scenario: Scenario, coverage: &Coverage) {
     for (i, client) in clients.into_iter().enumerate() {
         reads[i + offset] = Some(client.join().unwrap());
     }
+    // ANCHOR_END: whole_server
 
     // Judge: the k-th decision is the k-th connection's.
     let order = order.lock().clone();
