@@ -38,6 +38,7 @@ mod book {
         ch04 => "ch04-sharing-a-counter.md",
         ch05 => "ch05-swappable-primitives.md",
         ch06 => "ch06-proving-it-with-loom.md",
+        ch06b => "ch06b-when-loom-runs-out.md",
         ch07 => "ch07-the-connection-as-a-state-machine.md",
         ch08 => "ch08-random-schedules.md",
         ch08b => "ch08b-random-programs-every-interleaving.md",
