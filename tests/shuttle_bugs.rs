@@ -4,7 +4,7 @@
 //! of loom's. Each bug is searched for with 21 seeds under PCT and under
 //! the random scheduler; the test fails if any seed misses it, and prints
 //! the median number of schedules it took, which chapter 6.1's table sets
-//! beside loom's interleaving counts (`book/tools/loom_vs_shuttle.py`).
+//! beside loom's interleaving counts (`book/tools/gen_tables.py shuttle`).
 //! Each sound version runs through the same model and must pass, so every
 //! oracle here is shown both a right and a wrong implementation.
 //!

@@ -4,6 +4,7 @@
     python3 book/tools/gen_tables.py loom            # loom models: interleavings, times, bounds
     python3 book/tools/gen_tables.py loom-bounds     # how the cost grows with the preemption bound
     python3 book/tools/gen_tables.py loom-bounds --unbounded   # ... plus the exhaustive run (minutes)
+    python3 book/tools/gen_tables.py shuttle         # each buggy variant: loom beside Shuttle (PCT, random)
     python3 book/tools/gen_tables.py lin             # linearizability: costs (release and debug), hunts
     python3 book/tools/gen_tables.py tests           # test files: how many tests, how long
     python3 book/tools/gen_tables.py bench           # cargo bench: counters, servers, idle memory, plots
@@ -214,6 +215,93 @@ def loom_bounds(unbounded):
     write("loom-bugs-small-bounds.md", "\n".join(lines), "loom-bounds",
           'LOOM_MAX_PREEMPTIONS=n RUSTFLAGS="--cfg loom" cargo test --release --test loom_X '
           '-- --nocapture --test-threads=1, for n = 0 and 1')
+
+
+# ---------------------------------------------------------------------------------------------
+# loom beside Shuttle (chapter 6.1)
+
+# For each buggy variant: the key tests/support/shuttle_check.rs prints it under, the bug, where
+# it lives, loom's model of it, and loom's model of the sound version (None where loom has none).
+SHUTTLE_ROWS = [
+    ("racy", "racy counter: lost update", "`src/counter/racy.rs`",
+     "racy: 2 concurrent connects", "atomic: 2 concurrent connects"),
+    ("check-then-act", "check-then-act limit: overshoot", "`src/limit/buggy.rs`",
+     "check-then-act limit, max 1", "limit: try/try/blocking, max 1"),
+    ("unlocked-check", "unlocked-check drain: lost wake-up", "`src/shutdown/buggy.rs`",
+     "unlocked-check drain: 1 leaving vs wait", None),
+    ("if-drain", "`if`-drain: returns early", "`src/shutdown/buggy.rs`",
+     "if-drain: 2 leaving vs wait", "drain: 2 leaving vs wait"),
+    ("forgetful", "forgetful registry: connection never woken", "`src/registry/buggy.rs`",
+     "forgetful registry: 2 registering vs close", "registry: 2 registering vs close"),
+    ("racy-server", "racy counter in the whole server (4 greet clients, 10 threads)",
+     "`tests/shuttle_server.rs`", None, None),
+]
+SHUTTLE_BUG = re.compile(
+    r"^shuttle bug \[(?P<key>.+?)\] .+?: (?P<sched>PCT depth \d+|random): median (?P<median>\S+) "
+    r"schedules \(min (?P<lo>\S+), max (?P<hi>\S+)\) over (?P<seeds>\d+) seeds, found by "
+    r"(?P<hits>\d+) of \d+ within (?P<cap>\d+)", re.M)
+LOOM_FAILED = re.compile(r"^loom model (?P<name>.+?): failed in interleaving (?P<n>\d+)$", re.M)
+
+
+def spaced(n):
+    """1 234 567: digits in groups of three, as the book writes counts."""
+    return f"{int(n):,}".replace(",", " ") if str(n).isdigit() else str(n)
+
+
+def shuttle_vs_loom():
+    """Each buggy variant: the interleaving in which loom's search first failed, what loom needs
+    to exhaust the sound version, and the schedules Shuttle's PCT and random schedulers took to
+    find it (median over fixed seeds, so the table repeats). Shuttle's side comes from its
+    measuring tests, whose names all contain `caught`."""
+    loom_files = ["loom_counter", "loom_limit", "loom_shutdown", "loom_registry"]
+    loom_out = "".join(run(["cargo", "test", "--release", "--test", f, "--", "--nocapture",
+                            "--test-threads=1"], env=loom_env()) for f in loom_files)
+    shuttle_env = {"RUSTFLAGS": "--cfg shuttle", "CARGO_TARGET_DIR": str(ROOT / "target/shuttle"),
+                   "RUST_BACKTRACE": "0"}
+    shuttle_out = run(["cargo", "test", "--release", "--test", "shuttle_bugs", "--test",
+                       "shuttle_server", "caught", "--", "--nocapture", "--test-threads=1"],
+                      env=shuttle_env)
+    sound = loom_table.collect(loom_out.splitlines())
+    failed = {m["name"]: m["n"] for m in LOOM_FAILED.finditer(loom_out)}
+    found = {(m["key"], m["sched"].split()[0]): m for m in SHUTTLE_BUG.finditer(shuttle_out)}
+
+    def cell(m):
+        if m["hits"] != m["seeds"]:
+            missed = int(m["seeds"]) - int(m["hits"])
+            return f"not found by {missed} of {m['seeds']} seeds in {spaced(m['cap'])} each"
+        return f"{spaced(m['median'])} ({spaced(m['lo'])}–{spaced(m['hi'])})"
+
+    missing, rows = [], []
+    for key, bug, where, loom_bug, loom_sound in SHUTTLE_ROWS:
+        need = [f"shuttle [{key}] {s}" for s in ("PCT", "random") if (key, s) not in found]
+        need += [f"loom: {n}" for n in (loom_bug,) if n and n not in failed]
+        need += [f"loom: {n}" for n in (loom_sound,) if n and sound.get(n, {}).get(
+            "interleavings") is None]
+        if need:
+            missing += need
+            continue
+        to_bug = spaced(failed[loom_bug]) if loom_bug else "beyond loom: 10 threads, its limit is 5"
+        if loom_sound:
+            r = sound[loom_sound]
+            bounded = "" if r["bound"] == "exhaustive" else f" ({r['bound']})"
+            to_exhaust = spaced(r["interleavings"]) + bounded
+        else:
+            to_exhaust = "–"
+        rows.append(f"| {bug} ({where}) | {to_bug} | {to_exhaust} | "
+                    f"{cell(found[(key, 'PCT')])} | {cell(found[(key, 'random')])} |")
+    if missing:
+        sys.exit("gen_tables.py shuttle: missing from the test output: " + ", ".join(missing))
+    pct = found[("racy", "PCT")]
+    head = (f"| bug (where) | loom: interleavings until it failed | loom: interleavings to "
+            f"exhaust the sound version | Shuttle {pct['sched']}: schedules to the bug, median "
+            f"(min–max) of {pct['seeds']} seeds | Shuttle random: the same |")
+    command = ('RUSTFLAGS="--cfg loom" cargo test --release --test loom_X -- --nocapture '
+               '--test-threads=1, for each loom_X in ' + ", ".join(loom_files) + '; and '
+               'RUSTFLAGS="--cfg shuttle" cargo test --release --test shuttle_bugs --test '
+               'shuttle_server caught -- --nocapture --test-threads=1')
+    write("loom-vs-shuttle.md", "\n".join([head, "|---|---:|---:|---|---|"] + rows), "shuttle",
+          command, note="Both columns of loom's are exact and repeat from run to run; so do "
+          "Shuttle's, whose searches use the fixed seeds 1, 2, 3, …")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,10 +602,11 @@ def main(argv):
         "seed": seed,
         "demo": demo,
         "shutdown": shutdown_run,
+        "shuttle": shuttle_vs_loom,
     }
     if what == "all":
-        for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "lin", "seed", "bench",
-                    "paired", "probe", "listeners", "c10k"]:
+        for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "shuttle", "lin", "seed",
+                    "bench", "paired", "probe", "listeners", "c10k"]:
             jobs[job]() if job != "loom-bounds" else loom_bounds(False)
         return 0
     if what not in jobs:

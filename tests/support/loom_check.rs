@@ -98,7 +98,7 @@ pub fn expect_bug(
                 .unwrap_or_default();
             eprintln!("loom model {name}: bug found as expected: {message}");
             // How far the search got: chapter 6.1 sets it beside Shuttle's
-            // schedules to the same bug (book/tools/loom_vs_shuttle.py).
+            // schedules to the same bug (book/tools/gen_tables.py shuttle).
             eprintln!(
                 "loom model {name}: failed in interleaving {}",
                 count.load(Ordering::Relaxed)

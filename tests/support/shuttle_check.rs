@@ -10,8 +10,12 @@
 //! * [`schedules_to_find`] runs a model that must FAIL under one scheduler
 //!   and one seed, and says after how many schedules it failed and why.
 //! * [`measure`] does that over [`SEEDS`] seeds for PCT and for random, and
-//!   prints the median: the numbers `book/tools/loom_vs_shuttle.py` puts in
+//!   prints the median: the numbers `book/tools/gen_tables.py shuttle` puts in
 //!   the book beside loom's.
+//!
+//! The schedulers run one after the other, not side by side in Shuttle's
+//! `PortfolioRunner`: on a shared 2-core machine parallel runs only fight
+//! for the cores, and one at a time each count and time is its own.
 //!
 //! A failing schedule is printed by Shuttle itself, as
 //! `failing schedule: "…"`; `shuttle::replay(model, "…")` runs exactly that
@@ -292,7 +296,7 @@ pub const BOTH: [Search; 2] = [
 
 /// Looks for the bug in `model` with each search, and prints per search the
 /// median number of schedules to the failure (a seed that found nothing
-/// counts as more than `cap`), in the form `book/tools/loom_vs_shuttle.py`
+/// counts as more than `cap`), in the form `book/tools/gen_tables.py shuttle`
 /// reads. Panics if a required search missed with any seed; returns every
 /// failure message for the caller to check that it is this bug that was
 /// found.
