@@ -32,7 +32,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 /// Schedules per model. A schedule of a whole server is a few milliseconds
 /// in a debug build; these keep the four models to about a minute of debug
-/// `cargo test` between them (`SHUTTLE_SCALE` multiplies them).
+/// `cargo test` between them. A release build (`cargo shuttle`) runs ten
+/// times as many in a few seconds; `SHUTTLE_SCALE` multiplies both.
 const BUDGET: Budget = Budget {
     nondeterminism: 50,
     pct: 1_000,

@@ -26,7 +26,8 @@
 //! seed (Shuttle reads it), for repeating a run. [`measure`] uses the fixed
 //! seeds `1..=SEEDS`, so the book's table is the same on every machine.
 //! `SHUTTLE_SCALE=k` runs k times the schedules [`explore`] is given, for a
-//! deeper search when there is time.
+//! deeper search when there is time (a release build runs ten times them
+//! anyway: see [`scale`]).
 
 #![allow(dead_code)]
 
@@ -66,12 +67,21 @@ fn config() -> Config {
     Config::new()
 }
 
-/// `SHUTTLE_SCALE`, or 1.
+/// How many times its budget a model runs: `SHUTTLE_SCALE` (default 1),
+/// times 10 in a release build. A schedule of the whole server costs a few
+/// milliseconds in debug and a few hundred microseconds in release, so the
+/// literal debug `cargo test` stays at about a minute of Shuttle while
+/// `cargo shuttle` searches ten times deeper in a few seconds.
 fn scale() -> usize {
-    std::env::var("SHUTTLE_SCALE")
+    let asked = std::env::var("SHUTTLE_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
+        .unwrap_or(1);
+    if cfg!(debug_assertions) {
+        asked
+    } else {
+        asked * 10
+    }
 }
 
 /// A seed for this run: `SHUTTLE_RANDOM_SEED` if set (Shuttle's schedulers
