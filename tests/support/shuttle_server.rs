@@ -1,9 +1,7 @@
 //! A whole server in a Shuttle model: the real `Running::start` over
 //! in-memory pipes, clients on threads of their own, shutdown from the
 //! model's main thread — and the oracle that judges what every client read.
-//! Shared by `tests/shuttle_server.rs` and `tests/shuttle_replay.rs`.
-
-#![allow(dead_code)]
+//! Used by `tests/shuttle_server.rs`, kept apart so each file stays small.
 
 use many_clients::conn::{Clock, Mode, Now, echo};
 use many_clients::counter::racy::RacyCounter;
