@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! The client against small scripted servers that misbehave on purpose: replies in pieces, two
 //! replies in one write, silence, closing or resetting without a reply, endless output, and a
 //! greet server that hands out the same id twice. Every case must end in a clear result, never a

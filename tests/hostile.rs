@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Hostile clients and faults, each run *while well-behaved clients are being served*: the server
 //! keeps serving, answers the hostile client as PROTOCOL.md says, and loses nothing. Against
 //! every engine; a pool is given a worker for every connection a test holds open at once (the

@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! The file-descriptor games, in a binary of their own because they change this process's
 //! `RLIMIT_NOFILE` and, for a while, leave it no free descriptor at all; against every engine:
 //!

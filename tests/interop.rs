@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Our client against the seeds' own Python servers.
 //!
 //! `tests/interop/seed000_server.py` and `seed001_server.py` are the seeds' server programs,

@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Random client schedules against the real server: the test that finds what the hand-written
 //! ones did not think of.
 //!

@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Many clients at once against the real TCP server, and what one client or one panic must not
 //! do to the others: unique ids and exact counts under a burst, a write to a client that never
 //! reads cut at its timeout, a handler that panics (again and again, while well-behaved

@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! The seeds' Python clients against OUR server (`tests/interop.rs` does the other direction).
 //!
 //! `tests/interop/seed000_client.py` is seed 000's `client.py`, copied verbatim;

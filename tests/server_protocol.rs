@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! One client at a time against the real TCP server: every reply and every error line of
 //! PROTOCOL.md, byte for byte, and the close that follows it; against every engine.
 

@@ -1,4 +1,4 @@
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 //! Graceful shutdown of the real TCP server with clients in every state: waiting for input,
 //! half-way through a line, with a line the server has read but maybe not answered yet, queued
 //! for a pool worker, and one that never reads; against every engine. Each test ends with

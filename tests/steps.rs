@@ -6,7 +6,7 @@
 //! deadline, so a broken server fails the test instead of hanging it. No test uses a sleep or a
 //! timing threshold: where a test shows that one client waits for another, it shows it by the
 //! order in which things happen, an order the server's design fixes.
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 
 #[path = "../examples/step02_single_thread.rs"]
 #[allow(dead_code)] // the example's `main` and `Args` are not used here

@@ -7,7 +7,7 @@
 //!
 //! It also checks what the narration must never break: stdout carries only
 //! PROTOCOL.md's lines, and every detail line names the connection.
-#![cfg(not(loom))]
+#![cfg(not(any(loom, shuttle)))]
 
 #[path = "../examples/support/console.rs"]
 mod console;
