@@ -59,6 +59,7 @@
 mod monitor;
 mod parking_lot;
 mod std;
+pub mod trace;
 
 pub use self::monitor::{Monitor, MonitorGuard};
 pub use self::parking_lot::ParkingLot;
