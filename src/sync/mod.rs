@@ -195,7 +195,8 @@ pub trait JoinHandle<T>: Send {
 }
 
 /// Implements the atomic traits for one backend's atomic types by
-/// forwarding to their inherent methods (std and loom share the same API).
+/// forwarding to their inherent methods (the std backend's; the loom backend
+/// wraps its atomics to report each access to the trace recorder).
 macro_rules! forward_atomics {
     ($u64:ty, $bool:ty) => {
         impl $crate::sync::AtomicU64 for $u64 {
