@@ -342,6 +342,11 @@ fn racy_counter_lost_update_is_caught() {
         report.contains("history:  T1: connect→1 | T2: connect→1"),
         "{report}"
     );
+    // Why: both orders real time allows, and where each one fails.
+    for order in ["T1 connect → 1, then T2", "T2 connect → 1, then T1"] {
+        let why = format!("{order} connect → 1: the model returns 2");
+        assert!(report.contains(&why), "{report}");
+    }
 }
 // ANCHOR_END: racy_caught
 
@@ -404,4 +409,8 @@ fn if_drain_early_return_is_caught() {
     );
     assert!(report.starts_with("not linearizable"), "{report}");
     assert!(shape(&program).iter().sum::<usize>() <= 5, "{report}");
+    assert!(
+        report.contains("T1 wait_drained: cannot return here, the model would block"),
+        "{report}"
+    );
 }
