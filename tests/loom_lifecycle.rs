@@ -18,7 +18,7 @@ mod loom_check;
 
 use many_clients::conn::{Clock, Mode, Now, SystemClock};
 use many_clients::limit::Limiter;
-use many_clients::server::pipe::{PipeListener, PipeStream, PipeWaker};
+use many_clients::server::pipe::{PipeListener, PipeStream};
 use many_clients::server::transport::Stream;
 use many_clients::server::{Running, ServerConfig};
 use many_clients::sync::Model;
