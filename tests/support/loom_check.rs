@@ -161,7 +161,9 @@ pub fn expect_bug(
                 .unwrap_or_default();
             let steps = trace::take().expect("the failing execution was recorded");
             let trace = show(&steps);
-            eprintln!("loom model {name}: bug found as expected: {message}");
+            // The first line: the whole message ends the trace below.
+            let first = message.lines().next().unwrap_or_default();
+            eprintln!("loom model {name}: bug found as expected: {first}");
             eprintln!("The failing execution (LOOM_LOG=trace narrates loom's internals):\n{trace}");
             Caught {
                 message,
