@@ -37,6 +37,29 @@
 //!
 //! What it is not: a log of loom's decisions. It records what the program
 //! did, in the order loom ran it; `LOOM_LOG=trace` stays for the internals.
+//!
+//! # Recording in another model backend
+//!
+//! Nothing here knows loom. A backend such as Shuttle (`src/sync/shuttle.rs`,
+//! `cfg(shuttle)`) records the same way `src/sync/loom.rs` does:
+//!
+//! 1. Each primitive wraps the checker's and keeps an [`ObjId`] from
+//!    [`created`]`(Kind::…, initial value for an atomic, Site::caller())`
+//!    in its `new`.
+//! 2. Every method is `#[track_caller]` and, after the checker's operation
+//!    returned, calls [`record`]`(Op::…, Some(Site::caller()))` with the value
+//!    loaded, stored, or found and left by a read-modify-write.
+//! 3. `lock` and `join` call [`before`] with the same op first (the recorder
+//!    decides whether it will wait); the mutex guard is the backend's own
+//!    type and records `Op::Unlock` in its `Drop`; a condition variable
+//!    records `Op::Wait` before the checker's `wait` and `Op::Woken` after.
+//! 4. `spawn` wraps the closure so that it records `Op::Finish` when it
+//!    returns, and records `Op::Spawn { thread }` with the new thread's index.
+//! 5. The backend gives the running thread's index as a `fn() -> usize`
+//!    (Shuttle: `usize::from(shuttle::current::me())`, 0 for the main
+//!    thread), and its test harness calls [`begin`] with it at the start of
+//!    every execution, [`install_panic_hook`] once, and [`take`] after the
+//!    checker returned or panicked.
 
 mod names;
 mod record;
