@@ -43,8 +43,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use loom::sync::atomic::fence;
-use many_clients::sync::Loom;
 use many_clients::sync::trace::{self, Labels};
+use many_clients::sync::{Backend, JoinHandle as _, Loom};
 
 use crate::lin_explain::{real_time, why_not};
 use crate::lin_objects::{Object, OpOf, ProgramOf};
@@ -114,7 +114,9 @@ fn run_once<O: Object>(
     let spawned: Vec<_> = (program.threads.iter().enumerate().skip(1))
         .map(|(t, ops)| {
             let (ops, object, log) = (ops.clone(), object.clone(), log.clone());
-            loom::thread::spawn(move || run_thread(t, &ops, &object, &log))
+            // Through the backend, so the trace shows the spawn, the join and the thread's end.
+            let run = move || run_thread(t, &ops, &object, &log);
+            Loom::spawn(String::new(), None, run).expect("loom spawns")
         })
         .collect();
     let first = program.threads.first().map_or(&[][..], Vec::as_slice);
