@@ -8,17 +8,26 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
-use loom::thread;
+use loom_check::thread;
 use many_clients::counter::racy::RacyCounter;
 use many_clients::counter::{AtomicCounter, ClientGuard, Counter, LockedCounter};
+use many_clients::sync::trace::{self, Labels};
 use many_clients::sync::{Arc, Model};
 
 // ANCHOR: concurrent_connects
 /// Two clients connect and leave at once: the ids must be exactly {1, 2},
-/// and afterwards every count is exact.
+/// and afterwards every count is exact. (`trace::op` names each client's
+/// operations in the trace printed if the model fails.)
 fn concurrent_connects<C: Counter + Default>() {
     let counter = Arc::new(C::default());
-    let spawn_client = |counter: Arc<C>| thread::spawn(move || ClientGuard::new(counter).id());
+    let spawn_client = |counter: Arc<C>| {
+        thread::spawn(move || {
+            let client = trace::op_with("connect()", || ClientGuard::new(counter), |c| c.id());
+            let id = client.id();
+            trace::op("leave()", || drop(client));
+            id
+        })
+    };
     let a = spawn_client(counter.clone());
     let b = spawn_client(counter.clone());
     let mut ids = vec![a.join().unwrap(), b.join().unwrap()];
@@ -102,8 +111,13 @@ fn racy_counter_lost_update_is_caught() {
         concurrent_connects::<RacyCounter<Model>>,
     );
     assert!(
-        failure.contains("duplicate or missing id"),
-        "unexpected failure: {failure}"
+        failure.message.contains("duplicate or missing id"),
+        "unexpected failure: {failure:?}"
     );
+    // What the book shows in chapter 6, compared line by line, and drawn.
+    loom_check::check_against_book("trace-racy-counter.txt", &failure.trace);
+    let title = "The racy counter's failing execution";
+    let picture = failure.steps.svg(&Labels::Main, title);
+    loom_check::check_against_book("trace-racy-counter.svg", &picture);
 }
 // ANCHOR_END: racy_caught

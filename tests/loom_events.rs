@@ -52,8 +52,9 @@ fn a_nudge_that_is_not_sticky_is_caught() {
         shutdown_reaches_every_loop::<Lossy>(2, false, false)
     });
     assert!(
-        failure.contains("deadlock"),
-        "unexpected failure: {failure}"
+        failure.message.contains("deadlock"),
+        "unexpected failure: {}",
+        failure.message
     );
 }
 // ANCHOR_END: lossy_caught

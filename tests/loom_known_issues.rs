@@ -120,10 +120,13 @@ mod model {
             move || wake_both(nth_order(runs.fetch_add(1, Ordering::Relaxed))),
         );
         assert!(
-            failure.contains("expected to be able to acquire lock"),
+            failure
+                .message
+                .contains("expected to be able to acquire lock"),
             "loom 0.7.2 failed this correct but nondeterministic model on its own internal \
-             assertion; this loom says `{failure}` instead. If it now names the nondeterminism \
-             (tokio-rs/loom#184), update this test, tests/loom_registry.rs and chapter 6."
+             assertion; this loom says `{}` instead. If it now names the nondeterminism \
+             (tokio-rs/loom#184), update this test, tests/loom_registry.rs and chapter 6.",
+            failure.message
         );
     }
 

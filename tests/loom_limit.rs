@@ -8,39 +8,42 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
-// The holder count is a witness kept apart from the limit's own count. It
-// must be a loom atomic: loom only switches threads at operations it can
-// see, so an invisible witness could never observe two holders at once.
-use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::thread;
+use loom_check::thread;
 use many_clients::limit::buggy::CheckThenActLimit;
 use many_clients::limit::{Limit, Limiter};
-use many_clients::sync::{Arc, Model};
+use many_clients::sync::{Arc, AtomicU64, Backend, Model, Ordering, trace};
+
+/// The holder count is a witness kept apart from the limit's own count. It
+/// must be a model atomic: loom only switches threads at operations it can
+/// see, so an invisible witness could never observe two holders at once.
+/// (The backend's, so its steps are in the trace too.)
+type Witness = <Model as Backend>::AtomicU64;
 
 /// Holds a permit long enough for others to try, counting holders with a
 /// separate witness so the check does not trust the limit's own count.
-fn hold<L: Limiter>(limit: &Arc<L>, holders: &AtomicUsize, blocking: bool) {
+fn hold<L: Limiter>(limit: &Arc<L>, holders: &Witness, blocking: bool) {
+    let got = |p: &Option<_>| p.is_some();
     let permit = if blocking {
-        limit.acquire()
+        trace::op_with("acquire()", || limit.acquire(), got)
     } else {
-        limit.try_acquire()
+        trace::op_with("try_acquire()", || limit.try_acquire(), got)
     };
     if let Some(permit) = permit {
         let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
         assert!(
-            now <= limit.max(),
+            now <= limit.max() as u64,
             "limit exceeded: {now} holders, max {}",
             limit.max()
         );
         holders.fetch_sub(1, Ordering::SeqCst);
-        drop(permit);
+        trace::op("release()", || drop(permit));
     }
 }
 
 /// Max 1, three contenders: two `try_acquire`, one blocking `acquire`.
 fn never_exceeded<L: Limiter>(make: fn(usize) -> L) {
     let limit = Arc::new(make(1));
-    let holders = Arc::new(AtomicUsize::new(0));
+    let holders = Arc::new(Witness::new(0));
     let contender = |blocking: bool| {
         let (limit, holders) = (limit.clone(), holders.clone());
         thread::spawn(move || hold(&limit, &holders, blocking))
@@ -84,8 +87,9 @@ fn check_then_act_overshoot_is_caught() {
         never_exceeded(CheckThenActLimit::<Model>::new)
     });
     assert!(
-        failure.contains("limit exceeded"),
-        "unexpected failure: {failure}"
+        failure.message.contains("limit exceeded"),
+        "unexpected failure: {failure:?}"
     );
+    loom_check::check_against_book("trace-check-then-act.txt", &failure.trace);
 }
 // ANCHOR_END: check_then_act_caught

@@ -19,6 +19,7 @@
 //! | `support/lin_objects.rs` | the real types driven by those operations |
 //! | `support/lin_traced.rs` | the loom backend that reports each operation's first touch |
 //! | `support/lin_run.rs` | one program under loom: recording and checking each run |
+//! | `support/lin_explain.rs` | a failing history explained: real time, and why no order works |
 //!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_linearizable -- --nocapture`
 //! prints what each test cost. Knobs: `LIN_CASES` (programs per sound type, default 128),
@@ -26,6 +27,8 @@
 //! `LIN_VERBOSE=1` (every program and its interleavings). Soak: `LIN_CASES=2000` (about 15x
 //! the default time); deeper: `LIN_BOUND=none` (3-thread programs exhaustive, slow).
 
+#[path = "support/lin_explain.rs"]
+mod lin_explain;
 #[path = "support/lin_objects.rs"]
 mod lin_objects;
 #[path = "support/lin_programs.rs"]
@@ -38,6 +41,8 @@ mod lin_specs;
 mod lin_traced;
 #[path = "support/linearizable.rs"]
 mod linearizable;
+#[path = "support/loom_check.rs"]
+mod loom_check;
 
 use std::cell::Cell;
 use std::time::Instant;
@@ -216,12 +221,14 @@ fn must_pass<O: Object>(
 
 /// Some program must fail. Returns the shrunk program and its report: proptest's shrinking,
 /// then [`polish`]. The budget is the sound sibling's default (the environment is ignored) and
-/// the seed is fixed, so the printed counterexample is the same from run to run.
+/// the seed is fixed, so the printed counterexample is the same from run to run — and is
+/// compared with `book/src/generated/{book}`, which chapter 8.1 includes.
 fn must_catch<O: Object>(
     name: &'static str,
     spec: O::Spec,
     budget: Budget,
     programs: impl Fn(Sizes) -> BoxedStrategy<ProgramOf<O>>,
+    book: &str,
 ) -> (ProgramOf<O>, String)
 where
     OpOf<O>: Alphabet,
@@ -240,7 +247,9 @@ where
     };
     let (minimal, report) = polish::<O>(&explorer, &spec, shrunk);
     explorer.report();
-    eprintln!("{name}: caught; minimal program: {minimal}\n{report}");
+    let printed = format!("{name}: caught; minimal program: {minimal}\n{report}");
+    eprintln!("{printed}");
+    loom_check::check_against_book(book, &printed);
     (minimal, report)
 }
 
@@ -326,12 +335,18 @@ fn racy_counter_lost_update_is_caught() {
         CONSISTENT,
         ATOMIC_COUNTER,
         counter_programs,
+        "lin-racy-counter.txt",
     );
     assert_eq!(shape(&program), [1, 1], "{report}");
     assert!(
         report.contains("history:  T1: connect→1 | T2: connect→1"),
         "{report}"
     );
+    // Why: both orders real time allows, and where each one fails.
+    for order in ["T1 connect → 1, then T2", "T2 connect → 1, then T1"] {
+        let why = format!("{order} connect → 1: the model returns 2");
+        assert!(report.contains(&why), "{report}");
+    }
 }
 // ANCHOR_END: racy_caught
 
@@ -344,6 +359,7 @@ fn atomic_counter_snapshots_are_not_linearizable() {
         SNAPSHOT,
         ATOMIC_COUNTER,
         counter_programs,
+        "lin-atomic-snapshot.txt",
     );
     assert_eq!(shape(&program), [1, 1], "{report}");
     assert!(
@@ -359,6 +375,7 @@ fn check_then_act_limit_overshoot_is_caught() {
         LimitSpec,
         LIMIT,
         limit_programs,
+        "lin-check-then-act.txt",
     );
     assert_eq!(shape(&program), [1, 1], "{report}");
     assert!(
@@ -374,6 +391,7 @@ fn unlocked_check_drain_lost_wakeup_is_caught() {
         DrainSpec,
         DRAIN,
         drain_programs,
+        "lin-unlocked-check.txt",
     );
     assert!(report.starts_with("deadlock"), "{report}");
     assert!(report.contains("wait_drained→blocked"), "{report}");
@@ -382,8 +400,17 @@ fn unlocked_check_drain_lost_wakeup_is_caught() {
 
 #[test]
 fn if_drain_early_return_is_caught() {
-    let (program, report) =
-        must_catch::<Draining<IfDrain<Traced>>>("IfDrain", DrainSpec, DRAIN, drain_programs);
+    let (program, report) = must_catch::<Draining<IfDrain<Traced>>>(
+        "IfDrain",
+        DrainSpec,
+        DRAIN,
+        drain_programs,
+        "lin-if-drain.txt",
+    );
     assert!(report.starts_with("not linearizable"), "{report}");
     assert!(shape(&program).iter().sum::<usize>() <= 5, "{report}");
+    assert!(
+        report.contains("T1 wait_drained: cannot return here, the model would block"),
+        "{report}"
+    );
 }

@@ -12,7 +12,7 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
-use loom::thread;
+use loom_check::thread;
 use many_clients::sync::{Arc, Model, Monitor};
 
 // ANCHOR: waiter_meets_notifier

@@ -8,12 +8,12 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
-use loom::thread;
+use loom_check::thread;
 use many_clients::registry::buggy::ForgetfulRegistry;
 use many_clients::registry::{Registry, Roster};
 use many_clients::server::pipe::{PipeWaker, pipe};
 use many_clients::server::transport::{Stream, Wake};
-use many_clients::sync::{Arc, Model};
+use many_clients::sync::{Arc, Model, trace};
 use std::io::Read;
 use std::mem::ManuallyDrop;
 
@@ -38,8 +38,10 @@ fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default>() {
                 let (client, mut server_end) =
                     (ManuallyDrop::new(client), ManuallyDrop::new(server_end));
                 let waker = server_end.waker();
-                if registry.insert(id, waker).is_ok() {
-                    let n = server_end.read(&mut [0; 8]).unwrap(); // blocked in `read`
+                let insert = || registry.insert(id, waker).is_ok();
+                if trace::op_with(&format!("insert({id})"), insert, |ok| *ok) {
+                    let read = || server_end.read(&mut [0; 8]).unwrap();
+                    let n = trace::op_with("read()", read, |n| *n); // blocked in `read`
                     assert_eq!(n, 0, "woken reads see EOF");
                     registry.remove(id);
                 } // else registered too late: shutdown is already on
@@ -48,8 +50,10 @@ fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default>() {
             })
         })
         .collect();
-    for (_, waker) in registry.close() {
-        waker.wake();
+    let ids =
+        |entries: &Vec<(u64, _)>| format!("{:?}", entries.iter().map(|e| e.0).collect::<Vec<_>>());
+    for (id, waker) in trace::op_with("close()", || registry.close(), ids) {
+        trace::op(&format!("wake({id})"), || waker.wake());
     }
     for c in connections {
         c.join().unwrap();
@@ -100,8 +104,9 @@ fn forgetful_registry_missed_wakeup_is_caught() {
         every_connection_woken::<ForgetfulRegistry<PipeWaker<Model>, Model>>,
     );
     assert!(
-        failure.contains("deadlock"),
-        "unexpected failure: {failure}"
+        failure.message.contains("deadlock"),
+        "unexpected failure: {failure:?}"
     );
+    loom_check::check_against_book("trace-forgetful-registry.txt", &failure.trace);
 }
 // ANCHOR_END: forgetful_caught

@@ -9,13 +9,14 @@
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
-// The witness must be a loom atomic: loom only switches threads at
-// operations it can see.
-use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::thread;
+use loom_check::thread;
 use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
 use many_clients::shutdown::{Drain, Shutdown};
-use many_clients::sync::{Arc, Model};
+use many_clients::sync::{Arc, AtomicU64, Backend, Model, Ordering, trace};
+
+/// A witness must be a model atomic: loom only switches threads at
+/// operations it can see. (The backend's, so its steps are in the trace.)
+type Witness = <Model as Backend>::AtomicU64;
 
 /// Two connections try to enter while main begins shutdown and drains. Each
 /// one either is refused, or is counted and finishes before the drain
@@ -23,7 +24,7 @@ use many_clients::sync::{Arc, Model};
 fn drain_waits_for_racing_connections<D: Drain + Default>() {
     let drain = Arc::new(D::default());
     // Connections between entering and their last act.
-    let running = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(Witness::new(0));
     let connections: Vec<_> = (0..2)
         .map(|_| {
             let (drain, running) = (drain.clone(), running.clone());
@@ -62,14 +63,16 @@ fn drain_returns_only_after_the_last_connection() {
 /// Two live connections leave on their own threads while main drains.
 fn drain_two_leaving<D: Drain + Default>() {
     let drain = Arc::new(D::default());
-    let guards = [drain.try_enter().unwrap(), drain.try_enter().unwrap()];
+    let enter = || trace::op("try_enter()", || drain.try_enter().unwrap());
+    let guards = [enter(), enter()];
     let leaving: Vec<_> = guards
         .into_iter()
-        .map(|g| thread::spawn(move || drop(g)))
+        .map(|g| thread::spawn(move || trace::op("leave()", || drop(g))))
         .collect();
-    drain.begin();
-    drain.wait_drained();
-    assert_eq!(drain.live(), 0, "drain returned with live connections");
+    trace::op_with("begin()", || drain.begin(), |live| *live);
+    trace::op("wait_drained()", || drain.wait_drained());
+    let live = trace::op_with("live()", || drain.live(), |live| *live);
+    assert_eq!(live, 0, "drain returned with live connections");
     for t in leaving {
         t.join().unwrap();
     }
@@ -92,16 +95,17 @@ fn drain_with_two_leaving_never_hangs() {
 fn unlocked_check_lost_wakeup_is_caught() {
     let failure = loom_check::expect_bug("unlocked-check drain: 1 leaving vs wait", None, || {
         let drain = Arc::new(UnlockedCheckDrain::<Model>::default());
-        let live = drain.try_enter().unwrap();
-        let leaving = thread::spawn(move || drop(live));
-        drain.begin();
-        drain.wait_drained();
+        let live = trace::op("try_enter()", || drain.try_enter().unwrap());
+        let leaving = thread::spawn(move || trace::op("leave()", || drop(live)));
+        trace::op_with("begin()", || drain.begin(), |live| *live);
+        trace::op("wait_drained()", || drain.wait_drained());
         leaving.join().unwrap();
     });
     assert!(
-        failure.contains("deadlock"),
-        "unexpected failure: {failure}"
+        failure.message.contains("deadlock"),
+        "unexpected failure: {failure:?}"
     );
+    loom_check::check_against_book("trace-unlocked-check.txt", &failure.trace);
 }
 // ANCHOR_END: unlocked_check_caught
 
@@ -144,8 +148,11 @@ fn if_instead_of_while_is_caught() {
         drain_two_leaving::<IfDrain<Model>>,
     );
     assert!(
-        failure.contains("drain returned with live connections"),
-        "unexpected failure: {failure}"
+        failure
+            .message
+            .contains("drain returned with live connections"),
+        "unexpected failure: {failure:?}"
     );
+    loom_check::check_against_book("trace-if-not-while.txt", &failure.trace);
 }
 // ANCHOR_END: if_caught

@@ -61,6 +61,7 @@
 mod monitor;
 mod parking_lot;
 mod std;
+pub mod trace;
 
 pub use self::monitor::{Monitor, MonitorGuard};
 pub use self::parking_lot::ParkingLot;
@@ -214,7 +215,8 @@ pub trait JoinHandle<T>: Send {
 }
 
 /// Implements the atomic traits for one backend's atomic types by
-/// forwarding to their inherent methods (std and loom share the same API).
+/// forwarding to their inherent methods (the std backend's; the loom backend
+/// wraps its atomics to report each access to the trace recorder).
 macro_rules! forward_atomics {
     ($u64:ty, $bool:ty) => {
         impl $crate::sync::AtomicU64 for $u64 {

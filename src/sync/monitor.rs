@@ -93,7 +93,11 @@ pub struct MonitorGuard<'a, T: Send + 'a, B: Backend = Std> {
 }
 
 impl<T: Send, B: Backend> Monitor<T, B> {
-    /// A monitor holding `value`, nobody waiting.
+    /// A monitor holding `value`, nobody waiting. `#[track_caller]` so that
+    /// under a model checker its lock and condition variable are named after
+    /// the line that made the monitor (`state: Monitor::new(…)` → `state`),
+    /// not after this one, in a failing run's trace (`src/sync/trace/`).
+    #[track_caller]
     pub fn new(value: T) -> Self {
         Monitor {
             state: B::Mutex::new(Counted { value, waiters: 0 }),

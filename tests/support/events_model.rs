@@ -140,7 +140,7 @@ pub fn shutdown_reaches_every_loop<P: Poll + Default>(loops: usize, stuck: bool,
     }
     drain.wait_drained();
     for l in loops {
-        l.join().unwrap();
+        many_clients::sync::JoinHandle::join(l).unwrap();
     }
     assert_eq!(drain.live(), 0, "a loop ended with a live connection");
 }

@@ -26,6 +26,13 @@
 //! * **Guards left at the end** are dropped after the check, so their drops are not in the
 //!   history.
 //!
+//! # The report
+//!
+//! A failing run says why in four parts: the verdict and the history per thread (one line),
+//! the real-time order as a table, every order real time allows and where the sequential model
+//! rejects it (`lin_explain.rs`), and the interleaving of steps on shared state that produced
+//! it — the trace the `Traced` backend's loom primitives record (`many_clients::sync::trace`).
+//!
 //! [`Traced`]: crate::lin_traced::Traced
 
 use std::cell::Cell;
@@ -36,10 +43,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
 
 use loom::sync::atomic::fence;
+use many_clients::sync::trace::{self, Labels};
+use many_clients::sync::{Backend, JoinHandle as _, Loom};
 
+use crate::lin_explain::{real_time, why_not};
 use crate::lin_objects::{Object, OpOf, ProgramOf};
 use crate::lin_traced::{expect_call, touched};
-use crate::linearizable::{Event, Events, History, linearize, show_history, show_timeline};
+use crate::linearizable::{Event, Events, History, Outcome, Ret, linearize, show_history};
 
 type Log<O> = Mutex<Events<OpOf<O>>>;
 
@@ -70,7 +80,14 @@ fn run_thread<O: Object>(
             true => lock(&call_log).push(call),
             false => lock(&call_log).push_at(before, call),
         });
-        let outcome = object.call(op, &mut held);
+        // The operation is also a heading in the trace of steps.
+        let show = |outcome: &Outcome| match outcome {
+            Outcome::Returned(Ret::Done) => None,
+            Outcome::Returned(r) => Some(r.to_string()),
+            Outcome::Skipped => Some("skipped".to_string()),
+            Outcome::Pending => None,
+        };
+        let outcome = trace::op_shown(&op.to_string(), || object.call(op, &mut held), show);
         touched(true); // an operation that touched nothing (a skipped release) is logged now
         fence(Ordering::SeqCst); // this operation happens-before every later call
         lock(log).push(Event::Return { thread: t, outcome });
@@ -79,7 +96,7 @@ fn run_thread<O: Object>(
 }
 
 const NOT_LINEARIZABLE: &str = "not linearizable: no order of the operations that respects \
-    the timeline gives these results in the sequential model";
+    real time gives these results in the sequential model";
 
 // ANCHOR: run_once
 /// One loom execution of `program`; panics (which stops loom) if its history fails.
@@ -91,12 +108,15 @@ fn run_once<O: Object>(
 ) {
     runs.fetch_add(1, Ordering::Relaxed);
     *lock(log) = Events::default();
+    trace::begin(Loom::thread_index); // a new execution: the last one's steps go
     let object = O::new(&program.params);
     // Thread 1 runs on loom's main thread: one loom thread fewer to explore.
     let spawned: Vec<_> = (program.threads.iter().enumerate().skip(1))
         .map(|(t, ops)| {
             let (ops, object, log) = (ops.clone(), object.clone(), log.clone());
-            loom::thread::spawn(move || run_thread(t, &ops, &object, &log))
+            // Through the backend, so the trace shows the spawn, the join and the thread's end.
+            let run = move || run_thread(t, &ops, &object, &log);
+            Loom::spawn(String::new(), None, run).expect("loom spawns")
         })
         .collect();
     let first = program.threads.first().map_or(&[][..], Vec::as_slice);
@@ -105,11 +125,18 @@ fn run_once<O: Object>(
     // Quiescent: every thread joined, every guard still held.
     let history = lock(log).history();
     let verdict = match linearize(spec, &program.params, &history) {
-        None => Err(NOT_LINEARIZABLE.to_string()),
-        Some(_) => object.at_rest(&history),
+        None => Err(format!(
+            "{NOT_LINEARIZABLE}\n{}\n{}",
+            describe(&program.params, &history),
+            why_not(spec, &program.params, &history)
+        )),
+        Some(_) => object
+            .at_rest(&history)
+            .map_err(|why| format!("{why}\n{}", describe(&program.params, &history))),
     };
     if let Err(why) = verdict {
-        panic!("{why}\n{}", describe(&program.params, &history));
+        let steps = trace::take().map(|t| t.interleaving(&Labels::FromOne));
+        panic!("{why}\n{}", steps.unwrap_or_default());
     }
     // The leftover guards go only now, after the check: their drops are not in the history.
     drop(held);
@@ -119,9 +146,9 @@ fn run_once<O: Object>(
 /// The history two ways: per thread with results, and in the order loom ran it.
 fn describe<P: Display, O: Display + Clone>(params: &P, h: &History<O>) -> String {
     format!(
-        "  history:  {}\n  timeline: {}",
+        "  history:  {}\n\nReal time (calls and returns in the order loom ran them):\n{}",
         show_history(params, h),
-        show_timeline(h)
+        real_time(h)
     )
 }
 
@@ -150,9 +177,12 @@ pub fn explore<O: Object>(
             // loom's (a deadlock: some operation never returns) or another panic: add the
             // history as far as it got
             let history = lock(&log).history();
-            format!("{message}\n{}", describe(&program.params, &history))
+            let steps = trace::take().map(|t| t.interleaving(&Labels::FromOne));
+            let history = describe(&program.params, &history);
+            format!("{message}\n{history}\n{}", steps.unwrap_or_default())
         }
     });
+    trace::take(); // stop recording (the failure's steps were taken above)
     (runs.load(Ordering::Relaxed), outcome)
 }
 
@@ -175,6 +205,8 @@ fn quietly<R>(f: impl FnOnce() -> R) -> Result<R, String> {
             }
         }));
     });
+    // Outermost, so that it records the failure even while this hook keeps it quiet.
+    trace::install_panic_hook();
     QUIET.with(|q| q.set(true));
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     QUIET.with(|q| q.set(false));

@@ -14,7 +14,9 @@
 //! The core takes its primitives from a `Backend` type parameter, so the test can hand it
 //! this one: every primitive forwards to loom's and then calls [`touched`], which logs the
 //! pending call (at most once per operation). No new scheduling points are added, so
-//! exploring costs exactly what it costs with plain loom.
+//! exploring costs exactly what it costs with plain loom. The methods are `#[track_caller]`, so
+//! the steps loom's primitives report to the trace recorder carry the core's line, not this
+//! file's.
 //!
 //! # Ordering
 //!
@@ -91,10 +93,12 @@ impl<T: Send> Lock<T> for TracedMutex<T> {
     where
         T: 'a;
 
+    #[track_caller]
     fn new(value: T) -> Self {
         TracedMutex(LoomMutex::new(value))
     }
 
+    #[track_caller]
     fn lock(&self) -> Self::Guard<'_> {
         let guard = self.0.lock();
         touched(true);
@@ -105,13 +109,16 @@ impl<T: Send> Lock<T> for TracedMutex<T> {
 pub struct TracedCondvar(LoomCondvar);
 
 impl Condvar<Traced> for TracedCondvar {
+    #[track_caller]
     fn new() -> Self {
         TracedCondvar(<LoomCondvar as Condvar<Loom>>::new())
     }
+    #[track_caller]
     fn wait<'a, T: Send + 'a>(&self, guard: Guard<'a, Traced, T>) -> Guard<'a, Traced, T> {
         touched(true); // (never the first touch: the lock came first)
         self.0.wait(guard)
     }
+    #[track_caller]
     fn wait_timeout<'a, T: Send + 'a>(
         &self,
         guard: Guard<'a, Traced, T>,
@@ -120,10 +127,12 @@ impl Condvar<Traced> for TracedCondvar {
         touched(true);
         self.0.wait_timeout(guard, timeout)
     }
+    #[track_caller]
     fn notify_one(&self) {
         self.0.notify_one();
         touched(true);
     }
+    #[track_caller]
     fn notify_all(&self) {
         self.0.notify_all();
         touched(true);
@@ -142,21 +151,27 @@ macro_rules! touch {
 pub struct TracedU64(<Loom as Backend>::AtomicU64);
 
 impl AtomicU64 for TracedU64 {
+    #[track_caller]
     fn new(v: u64) -> Self {
         TracedU64(AtomicU64::new(v))
     }
+    #[track_caller]
     fn load(&self, order: Ordering) -> u64 {
         touch!(false, AtomicU64::load(&self.0, order))
     }
+    #[track_caller]
     fn store(&self, v: u64, order: Ordering) {
         touch!(true, AtomicU64::store(&self.0, v, order))
     }
+    #[track_caller]
     fn fetch_add(&self, v: u64, order: Ordering) -> u64 {
         touch!(true, AtomicU64::fetch_add(&self.0, v, order))
     }
+    #[track_caller]
     fn fetch_sub(&self, v: u64, order: Ordering) -> u64 {
         touch!(true, AtomicU64::fetch_sub(&self.0, v, order))
     }
+    #[track_caller]
     fn fetch_max(&self, v: u64, order: Ordering) -> u64 {
         touch!(true, AtomicU64::fetch_max(&self.0, v, order))
     }
@@ -165,12 +180,15 @@ impl AtomicU64 for TracedU64 {
 pub struct TracedBool(<Loom as Backend>::AtomicBool);
 
 impl AtomicBool for TracedBool {
+    #[track_caller]
     fn new(v: bool) -> Self {
         TracedBool(AtomicBool::new(v))
     }
+    #[track_caller]
     fn load(&self, order: Ordering) -> bool {
         touch!(false, AtomicBool::load(&self.0, order))
     }
+    #[track_caller]
     fn swap(&self, v: bool, order: Ordering) -> bool {
         touch!(true, AtomicBool::swap(&self.0, v, order))
     }

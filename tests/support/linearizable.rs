@@ -331,21 +331,3 @@ pub fn show_history<O: Display>(params: &impl Display, history: &History<O>) -> 
     }
     out
 }
-
-/// The log in the order loom ran it: `T1 calls connect · T2 calls connect · T1 gets 1 · …`.
-pub fn show_timeline<O: Display>(history: &History<O>) -> String {
-    let events: Vec<String> = history
-        .events
-        .iter()
-        .map(|e| match e {
-            Event::Call { thread, op } => format!("T{} calls {op}", thread + 1),
-            Event::Return { thread, outcome } => match outcome {
-                Outcome::Returned(Ret::Done) => format!("T{} returns", thread + 1),
-                Outcome::Returned(r) => format!("T{} gets {r}", thread + 1),
-                Outcome::Skipped => format!("T{} skips (nothing held)", thread + 1),
-                Outcome::Pending => unreachable!("never logged"),
-            },
-        })
-        .collect();
-    events.join(" · ")
-}
