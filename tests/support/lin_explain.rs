@@ -123,7 +123,7 @@ impl<S: Spec> Orders<'_, S> {
                 Err(why) => {
                     let mut line = path.clone();
                     line.push(why);
-                    self.lines.push(line.join(", then "));
+                    self.lines.push(fit(&line));
                 }
                 Ok(next) => {
                     placed.push(i);
@@ -135,6 +135,34 @@ impl<S: Spec> Orders<'_, S> {
             }
         }
     }
+}
+
+/// One order and where it fails, as one line if it fits a book's column
+/// (98 characters), else one step per line (`then …`, indented under the
+/// order's first line, which the caller indents by two), with a model's long
+/// answer on a line of its own.
+fn fit(steps: &[String]) -> String {
+    const WIDTH: usize = 98;
+    let one = steps.join(", then ");
+    if one.chars().count() <= WIDTH {
+        return one;
+    }
+    let mut lines = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let step = if i == 0 {
+            step.clone()
+        } else {
+            format!("    then {step}")
+        };
+        match step.split_once(": the model returns ") {
+            Some((what, answer)) if step.chars().count() > WIDTH => {
+                lines.push(format!("{what}: the model returns"));
+                lines.push(format!("      {answer}"));
+            }
+            _ => lines.push(step),
+        }
+    }
+    lines.join("\n")
 }
 
 fn show(ret: &Ret) -> String {

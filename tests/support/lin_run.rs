@@ -95,8 +95,7 @@ fn run_thread<O: Object>(
     held
 }
 
-const NOT_LINEARIZABLE: &str = "not linearizable: no order of the operations that respects \
-    real time gives these results in the sequential model";
+const NOT_LINEARIZABLE: &str = "not linearizable: no order that respects real time gives these results in the sequential model";
 
 // ANCHOR: run_once
 /// One loom execution of `program`; panics (which stops loom) if its history fails.

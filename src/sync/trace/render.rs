@@ -101,15 +101,101 @@ fn interleaving_of(layout: &Layout, labels: Labels) -> String {
             .chain(["at".to_string()])
             .collect::<Vec<_>>(),
     ];
+    let files = ShortNames::of(layout.rows.iter().map(|r| r.at.as_str()));
     for row in &layout.rows {
         let mut cells = vec![String::new(); layout.threads.len() + 1];
         let column = layout.threads.iter().position(|&t| t == row.thread);
-        cells[column.unwrap_or(0)] = row.text.clone();
-        cells[layout.threads.len()] = row.at.clone();
+        cells[column.unwrap_or(0)] = compact(&row.text);
+        cells[layout.threads.len()] = files.shorten(&row.at);
         table.push(cells);
     }
     out += &draw(&table);
+    out += &files.legend();
     out
+}
+
+/// A load that returned an older value than the last store is marked
+/// `(stale)` in the table (the picture says which value was newer): the
+/// store is a few rows up, and a book's column has no room for both.
+fn compact(text: &str) -> String {
+    match text.find(" (last store wrote ") {
+        Some(i) if text.ends_with(')') => format!("{} (stale)", &text[..i]),
+        _ => text.to_string(),
+    }
+}
+
+/// The `at` column names a file by its last component (`racy.rs:35`), so the
+/// table fits a book's column; a legend under it gives the whole paths. Two
+/// files with the same last component keep their paths.
+struct ShortNames {
+    /// (whole path, short name), in the order first seen.
+    files: Vec<(String, String)>,
+}
+
+impl ShortNames {
+    fn of<'a>(sites: impl Iterator<Item = &'a str>) -> Self {
+        let mut paths: Vec<String> = Vec::new();
+        for site in sites {
+            if let Some((file, _)) = site.rsplit_once(':')
+                && !paths.iter().any(|p| p == file)
+            {
+                paths.push(file.to_string());
+            }
+        }
+        let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+        let files = paths
+            .iter()
+            .map(|p| {
+                let clash = paths.iter().filter(|q| base(q) == base(p)).count() > 1;
+                let short = if clash { p.clone() } else { base(p) };
+                (p.clone(), short)
+            })
+            .collect();
+        ShortNames { files }
+    }
+
+    fn shorten(&self, site: &str) -> String {
+        let Some((file, line)) = site.rsplit_once(':') else {
+            return site.to_string();
+        };
+        match self.files.iter().find(|(path, _)| path == file) {
+            Some((_, short)) => format!("{short}:{line}"),
+            None => site.to_string(),
+        }
+    }
+
+    /// `Files: racy.rs is src/counter/racy.rs, …`, wrapped to 100 columns.
+    fn legend(&self) -> String {
+        let named: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(path, short)| path != short)
+            .map(|(path, short)| format!("{short} is {path}"))
+            .collect();
+        if named.is_empty() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let mut line = "Files:".to_string();
+        for (i, item) in named.iter().enumerate() {
+            let item = if i + 1 < named.len() {
+                format!("{item},")
+            } else {
+                format!("{item}.")
+            };
+            if line.chars().count() + 1 + item.chars().count() > 100 {
+                out += &line;
+                out += "\n";
+                line = format!("      {item}");
+            } else {
+                line += " ";
+                line += &item;
+            }
+        }
+        out += &line;
+        out += "\n";
+        out
+    }
 }
 
 /// The failure, last: where a thread panicked and why, or the checker's
@@ -125,7 +211,9 @@ fn describe_failure(failure: &Failure, layout: &Layout, labels: Labels) -> Strin
         None => out += "✗ the model checker stopped:\n",
     }
     for line in message.by_ref() {
-        let _ = writeln!(out, "  {line}");
+        for part in wrap(line, 98) {
+            let _ = writeln!(out, "  {part}");
+        }
     }
     // After a panic the others were only cut short; after a deadlock
     // nothing can ever wake them.
@@ -144,6 +232,28 @@ fn describe_failure(failure: &Failure, layout: &Layout, labels: Labels) -> Strin
         let _ = writeln!(out, "  {} waits forever: {what}{at}", labels.of(*t));
     }
     out
+}
+
+/// Splits a long line (loom's deadlock report is one) at spaces, so no part
+/// is wider than `width`; the parts after the first are indented.
+fn wrap(line: &str, width: usize) -> Vec<String> {
+    if line.chars().count() <= width {
+        return vec![line.to_string()];
+    }
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    for word in line.split(' ') {
+        let extra = usize::from(!current.is_empty());
+        if !current.is_empty() && current.chars().count() + extra + word.chars().count() > width {
+            parts.push(std::mem::take(&mut current));
+            current.push_str("  ");
+        } else if extra == 1 && !current.trim().is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    parts.push(current);
+    parts
 }
 
 /// Draws a table with a header row, columns padded to their widest cell
@@ -259,14 +369,14 @@ pub(super) fn layout(trace: &Trace, labels: Labels) -> Layout {
                         let who: Vec<String> = who.iter().map(|&w| labels.of(w)).collect();
                         text += &match who.len() {
                             0 => " (nobody waits)".to_string(),
-                            _ => format!(" (waiting: {})", who.join(", ")),
+                            _ => format!(" (wakes {})", who.join(", ")),
                         };
                     }
                     _ => {}
                 }
                 let shown = !matches!(op, Op::Finish);
                 shown.then(|| match waited {
-                    true => format!("{text} — done waiting"),
+                    true => format!("{text} (waited)"),
                     false => text,
                 })
             }
@@ -387,7 +497,13 @@ fn describe(op: &Op, name: &impl Fn(ObjId) -> String, labels: Labels) -> String 
             arg,
             old,
             new,
-        } => format!("{}.{method}({arg}): {old} → {new}", name(obj)),
+        } => match method {
+            // The idea in its shortest form (the line in the last column is the code):
+            // three threads of `fetch_add` rows must still fit a book's column.
+            "fetch_add" => format!("{} += {arg}: {old} → {new}", name(obj)),
+            "fetch_sub" => format!("{} -= {arg}: {old} → {new}", name(obj)),
+            _ => format!("{}.{method}({arg}): {old} → {new}", name(obj)),
+        },
         Op::Lock { obj } => format!("lock {}", name(obj)),
         Op::Unlock { obj } => format!("unlock {}", name(obj)),
         // A monitor's mutex and condition variable share its name.

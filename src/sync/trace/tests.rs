@@ -92,24 +92,25 @@ What each thread's operations returned:
 | connect() → 1 | connect() → 1 |
 
 The interleaving (steps on shared state, in the order they ran):
-| main                   | T1                   | T2                                        | at                       |
-|------------------------|----------------------|-------------------------------------------|--------------------------|
-| spawn T1               |                      |                                           | tests/loom_counter.rs:20 |
-| spawn T2               |                      |                                           | tests/loom_counter.rs:20 |
-| join T1 — waits        |                      |                                           | tests/loom_counter.rs:22 |
-| switch (waits)         |                      |                                           |                          |
-|                        | connect() → 1        |                                           |                          |
-|                        |   atomic1.load() → 0 |                                           | src/counter/racy.rs:35   |
-|                        |   atomic1.store(1)   |                                           | src/counter/racy.rs:36   |
-|                        | switch (done)        |                                           |                          |
-| join T1 — done waiting |                      |                                           | tests/loom_counter.rs:22 |
-| join T2 — waits        |                      |                                           | tests/loom_counter.rs:22 |
-| switch (waits)         |                      |                                           |                          |
-|                        |                      | connect() → 1                             |                          |
-|                        |                      |   atomic1.load() → 0 (last store wrote 1) | src/counter/racy.rs:35   |
-|                        |                      |   atomic1.store(1)                        | src/counter/racy.rs:36   |
-|                        |                      | switch (done)                             |                          |
-| join T2 — done waiting |                      |                                           | tests/loom_counter.rs:22 |
+| main             | T1                   | T2                           | at                 |
+|------------------|----------------------|------------------------------|--------------------|
+| spawn T1         |                      |                              | loom_counter.rs:20 |
+| spawn T2         |                      |                              | loom_counter.rs:20 |
+| join T1 — waits  |                      |                              | loom_counter.rs:22 |
+| switch (waits)   |                      |                              |                    |
+|                  | connect() → 1        |                              |                    |
+|                  |   atomic1.load() → 0 |                              | racy.rs:35         |
+|                  |   atomic1.store(1)   |                              | racy.rs:36         |
+|                  | switch (done)        |                              |                    |
+| join T1 (waited) |                      |                              | loom_counter.rs:22 |
+| join T2 — waits  |                      |                              | loom_counter.rs:22 |
+| switch (waits)   |                      |                              |                    |
+|                  |                      | connect() → 1                |                    |
+|                  |                      |   atomic1.load() → 0 (stale) | racy.rs:35         |
+|                  |                      |   atomic1.store(1)           | racy.rs:36         |
+|                  |                      | switch (done)                |                    |
+| join T2 (waited) |                      |                              | loom_counter.rs:22 |
+Files: loom_counter.rs is tests/loom_counter.rs, racy.rs is src/counter/racy.rs.
 ✗ main panicked at tests/loom_counter.rs:26:
   duplicate or missing id: [1, 1]
     left: [1, 1]
@@ -181,13 +182,14 @@ fn a_lock_that_must_wait_shows_the_wait_only_then() {
     assert_eq!(
         rows,
         [
-            "| lock mutex1        |                            | src/limit.rs:1 |",
-            "| switch (preempted) |                            |                |",
-            "|                    | lock mutex1 — waits        | src/limit.rs:2 |",
-            "|                    | switch (waits)             |                |",
-            "| unlock mutex1      |                            |                |",
-            "| switch (preempted) |                            |                |",
-            "|                    | lock mutex1 — done waiting | src/limit.rs:2 |",
+            "| lock mutex1        |                      | limit.rs:1 |",
+            "| switch (preempted) |                      |            |",
+            "|                    | lock mutex1 — waits  | limit.rs:2 |",
+            "|                    | switch (waits)       |            |",
+            "| unlock mutex1      |                      |            |",
+            "| switch (preempted) |                      |            |",
+            "|                    | lock mutex1 (waited) | limit.rs:2 |",
+            "Files: limit.rs is src/limit.rs.",
         ],
         "{text}"
     );
@@ -312,4 +314,53 @@ fn the_picture_keeps_its_text_inside_the_view_box() {
             "outside the view box: {line}"
         );
     }
+}
+
+/// Two files with the same last component (`buggy.rs`) keep their paths in
+/// the `at` column, and only shortened names get a line in the legend.
+#[test]
+fn short_file_names_never_clash() {
+    let (a, b) = (ObjId(0), ObjId(1));
+    let trace = Trace {
+        objects: vec![object(Kind::Mutex, None), object(Kind::Mutex, None)],
+        steps: vec![
+            did(1, Op::Lock { obj: a }, at("src/limit/buggy.rs", 5)),
+            did(1, Op::Lock { obj: b }, at("src/shutdown/buggy.rs", 7)),
+            did(1, Op::Lock { obj: b }, at("src/shutdown.rs", 9)),
+        ],
+        failure: None,
+    };
+    let text = trace.render(&Labels::Main);
+    assert!(text.contains("| src/limit/buggy.rs:5 "), "{text}");
+    assert!(text.contains("| src/shutdown/buggy.rs:7 "), "{text}");
+    assert!(text.contains("| shutdown.rs:9 "), "{text}");
+    assert!(
+        text.contains("Files: shutdown.rs is src/shutdown.rs.\n"),
+        "{text}"
+    );
+}
+
+/// loom's deadlock report is one long line; the trace wraps it at spaces,
+/// and leaves short lines (and their indentation) alone.
+#[test]
+fn long_failure_lines_are_wrapped_to_the_column() {
+    let report = "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), \
+                  Blocked(Location(None))), (Id(2), Blocked(Location(None)))]";
+    let trace = Trace {
+        objects: vec![],
+        steps: vec![],
+        failure: Some(Failure {
+            thread: 0,
+            message: format!("{report}\n    left: [1, 1]"),
+            at: None,
+        }),
+    };
+    let text = trace.render(&Labels::Main);
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    assert!(text.contains("\n      left: [1, 1]\n"), "{text}");
+    let joined: String = text.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.contains(report),
+        "nothing lost in the wrapping: {text}"
+    );
 }
