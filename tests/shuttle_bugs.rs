@@ -11,6 +11,8 @@
 //! Run: `RUSTFLAGS="--cfg shuttle" cargo test --release --test shuttle_bugs -- --nocapture`
 #![cfg(shuttle)]
 
+#[path = "support/bless.rs"]
+mod bless;
 #[path = "support/shuttle_check.rs"]
 mod shuttle_check;
 
@@ -24,7 +26,7 @@ use many_clients::server::pipe::{PipeWaker, pipe};
 use many_clients::server::transport::{Stream, Wake};
 use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
 use many_clients::shutdown::{Drain, Shutdown};
-use many_clients::sync::{Arc, Backend, Lock, Model};
+use many_clients::sync::{Arc, Backend, JoinHandle, Lock, Model};
 use shuttle::sync::atomic::{AtomicUsize, Ordering};
 use shuttle::thread;
 use shuttle_check::Budget;
@@ -51,10 +53,13 @@ fn assert_all_contain(messages: &[String], expected: &str) {
 /// Two clients connect and leave at once: the ids must be exactly {1, 2}.
 fn concurrent_connects<C: Counter + Default>() {
     let counter = Arc::new(C::default());
-    let spawn_client = |counter: Arc<C>| thread::spawn(move || ClientGuard::new(counter).id());
+    // Through the backend, so the spawns and joins are in the failing schedule's trace.
+    let spawn_client = |counter: Arc<C>| {
+        Model::spawn(String::new(), None, move || ClientGuard::new(counter).id()).unwrap()
+    };
     let a = spawn_client(counter.clone());
     let b = spawn_client(counter.clone());
-    let mut ids = vec![a.join().unwrap(), b.join().unwrap()];
+    let mut ids = vec![JoinHandle::join(a).unwrap(), JoinHandle::join(b).unwrap()];
     ids.sort_unstable();
     assert_eq!(ids, [1, 2], "duplicate or missing id: {ids:?}");
     let s = counter.stats();
@@ -342,3 +347,37 @@ fn a_hash_map_registry_is_caught_being_nondeterministic() {
     );
 }
 // ANCHOR_END: hash_roster
+
+// ANCHOR: shuttle_trace
+/// A schedule Shuttle found failing prints as the same table as loom's
+/// failing executions: the backend reports every step to the same recorder.
+#[test]
+fn a_failing_schedule_prints_its_interleaving() {
+    let model: Arc<dyn Fn() + Send + Sync> = Arc::new(concurrent_connects::<RacyCounter<Model>>);
+    let found = shuttle_check::schedules_to_find(shuttle_check::Scheduler::Pct, 1, 20_000, &model)
+        .expect("PCT finds the lost update");
+    eprintln!("{}", found.trace);
+    // PCT with a fixed seed picks the same schedules every run: the book shows this one.
+    bless::check_against_book(
+        "shuttle-trace-racy-counter.txt",
+        &found.trace,
+        "RUSTFLAGS=\"--cfg shuttle\" cargo test --release --test shuttle_bugs",
+    );
+    assert!(
+        found.message.contains("duplicate or missing id"),
+        "{}",
+        found.message
+    );
+    assert!(found.trace.contains("issued.load() → 0"), "{}", found.trace);
+    assert!(
+        found.trace.contains("racy.rs is src/counter/racy.rs"),
+        "{}",
+        found.trace
+    );
+    assert!(
+        found.trace.contains("✗ "),
+        "the broken assertion ends it: {}",
+        found.trace
+    );
+}
+// ANCHOR_END: shuttle_trace

@@ -9,6 +9,8 @@
 //! PROTOCOL.md's lines, and every detail line names the connection.
 #![cfg(not(any(loom, shuttle)))]
 
+#[path = "support/bless.rs"]
+mod bless;
 #[path = "../examples/support/console.rs"]
 mod console;
 
@@ -17,12 +19,13 @@ use many_clients::conn::Mode;
 use many_clients::server::{Engine, Server, ServerConfig};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// What regenerates the files this test compares with.
+const WATCH: &str = "cargo test --test watch";
 
 /// What the console wrote, line by line, tagged with the stream it went to.
 #[derive(Default)]
@@ -117,26 +120,6 @@ fn render(lines: &[(Stream, String)]) -> String {
     lines.iter().map(|(_, line)| format!("{line}\n")).collect()
 }
 
-/// Compares with (or, blessed, writes) `book/src/generated/{name}`.
-fn check_against_book(name: &str, text: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("book/src/generated")
-        .join(name);
-    if std::env::var_os("MANY_CLIENTS_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        committed,
-        text,
-        "{} no longer matches what the server prints; if the change is meant, run \
-         MANY_CLIENTS_BLESS=1 cargo test --test watch and commit it",
-        path.display()
-    );
-}
-
 /// What must hold whatever the narration says.
 fn check_console(lines: &[(Stream, String)], protocol_lines: &[&str]) {
     let stdout: Vec<&str> = lines
@@ -184,7 +167,7 @@ fn one_greet_connection_narrated() {
             "Client 1 disconnected.",
         ],
     );
-    check_against_book("watch-greet.txt", &render(&lines));
+    bless::check_against_book("watch-greet.txt", &render(&lines), WATCH);
 }
 
 #[test]
@@ -212,5 +195,5 @@ fn one_echo_connection_narrated() {
             "[-] Disconnected: 127.0.0.1:PORT",
         ],
     );
-    check_against_book("watch-echo.txt", &render(&lines));
+    bless::check_against_book("watch-echo.txt", &render(&lines), WATCH);
 }

@@ -67,6 +67,9 @@ pub use self::monitor::{Monitor, MonitorGuard};
 pub use self::parking_lot::ParkingLot;
 pub use self::std::Std;
 
+#[cfg(any(loom, shuttle))]
+mod traced;
+
 #[cfg(loom)]
 mod loom;
 #[cfg(loom)]

@@ -19,10 +19,12 @@
 
 #![allow(dead_code)]
 
+#[path = "bless.rs"]
+mod bless;
+
 use many_clients::sync::Loom;
 use many_clients::sync::trace::{self, Labels};
 use std::panic::{self, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -194,27 +196,13 @@ pub fn expect_bug(
 /// `LOOM_MAX_PREEMPTIONS` other than the model's own bound loom may stop on
 /// another failing execution, so then there is nothing to compare.
 pub fn check_against_book(file: &str, text: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("book/src/generated")
-        .join(file);
-    if std::env::var_os("MANY_CLIENTS_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        return;
-    }
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_some() {
-        eprintln!(
-            "LOOM_MAX_PREEMPTIONS is set: not comparing with {}",
-            path.display()
-        );
+        eprintln!("LOOM_MAX_PREEMPTIONS is set: not comparing with {file}");
         return;
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == text,
-        "{} no longer matches what the test prints; if the change is meant, run \
-         MANY_CLIENTS_BLESS=1 RUSTFLAGS=\"--cfg loom\" cargo test --release --test 'loom_*' \
-         and commit it.\n--- committed\n{committed}\n--- printed now\n{text}",
-        path.display()
+    bless::check_against_book(
+        file,
+        text,
+        "RUSTFLAGS=\"--cfg loom\" cargo test --release --test 'loom_*'",
     );
 }

@@ -31,6 +31,8 @@
 
 #![allow(dead_code)]
 
+use many_clients::sync::Shuttle;
+use many_clients::sync::trace::{self, Labels};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, UncontrolledNondeterminismCheckScheduler};
 use shuttle::{Config, Runner};
 use std::panic::{self, AssertUnwindSafe};
@@ -114,6 +116,18 @@ fn on_fresh_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) ->
     }
 }
 
+/// Runs `run` (a Shuttle runner, on this OS thread) and, if it panicked, hands
+/// back the panic and the failing schedule's steps: the recorder keeps them
+/// per OS thread, so they must be taken here.
+type Failed = (Box<dyn std::any::Any + Send>, Option<trace::Trace>);
+
+fn traced<R>(run: impl FnOnce() -> R) -> Result<R, Failed> {
+    trace::install_panic_hook();
+    let result = panic::catch_unwind(AssertUnwindSafe(run));
+    let steps = trace::take();
+    result.map_err(|payload| (payload, steps))
+}
+
 /// Runs `model` under `scheduler`, counting the schedules it ran.
 fn counted<S>(scheduler: S, model: &Arc<dyn Fn() + Send + Sync>) -> (usize, Duration)
 where
@@ -123,10 +137,21 @@ where
     let (counter, model) = (count.clone(), model.clone());
     let start = Instant::now();
     on_fresh_thread(move || {
-        Runner::new(scheduler, config()).run(move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-            model();
+        traced(|| {
+            Runner::new(scheduler, config()).run(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                // A new schedule: the last one's steps are dropped.
+                trace::begin(Shuttle::thread_index);
+                model();
+            })
         })
+        .map_err(|(payload, steps)| {
+            if let Some(steps) = steps {
+                eprintln!("The failing schedule:\n{}", steps.render(&Labels::Main));
+            }
+            payload
+        })
+        .unwrap_or_else(|payload| panic::resume_unwind(payload))
     });
     (count.load(Ordering::Relaxed), start.elapsed())
 }
@@ -225,11 +250,13 @@ pub fn nondeterminism_must_be_found(
     panic!("{seeds} seeds of {schedules} schedules each found the model deterministic")
 }
 
-/// A bug found: after how many schedules, and Shuttle's panic message.
+/// A bug found: after how many schedules, Shuttle's panic message, and the
+/// failing schedule as a table of steps (the same format as loom's).
 #[derive(Debug, Clone)]
 pub struct Found {
     pub schedules: usize,
     pub message: String,
+    pub trace: String,
 }
 
 /// Runs `model` under `scheduler` seeded with `seed` for at most `cap`
@@ -244,13 +271,14 @@ pub fn schedules_to_find(
     let (counter, body) = (count.clone(), model.clone());
     let counted_model = move || {
         counter.fetch_add(1, Ordering::Relaxed);
+        trace::begin(Shuttle::thread_index);
         body();
     };
     // Shuttle reports the failure by panicking (after printing the failing
     // schedule), so the panic output above this test's result is the bug
     // being found — expected.
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        on_fresh_thread(move || match scheduler {
+    let result = on_fresh_thread(move || {
+        traced(|| match scheduler {
             Scheduler::Pct => Runner::new(
                 PctScheduler::new_from_seed(seed, MEASURE_DEPTH, cap),
                 config(),
@@ -260,11 +288,17 @@ pub fn schedules_to_find(
                 Runner::new(RandomScheduler::new_from_seed(seed, cap), config()).run(counted_model)
             }
         })
-    }));
+        // The panic payload crosses back to the test's thread as its message.
+        .map_err(|(payload, steps)| {
+            let trace = steps.map_or_else(String::new, |s| s.render(&Labels::Main));
+            (panic_message(payload.as_ref()), trace)
+        })
+    });
     let schedules = count.load(Ordering::Relaxed);
-    result.err().map(|payload| Found {
+    result.err().map(|(message, trace)| Found {
         schedules,
-        message: panic_message(payload.as_ref()),
+        message,
+        trace,
     })
 }
 
