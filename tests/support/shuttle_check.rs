@@ -119,12 +119,12 @@ fn on_fresh_thread<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) ->
 /// Runs `run` (a Shuttle runner, on this OS thread) and, if it panicked, hands
 /// back the panic and the failing schedule's steps: the recorder keeps them
 /// per OS thread, so they must be taken here.
-type Failed = (Box<dyn std::any::Any + Send>, Option<trace::Trace>);
+type Failed = (Box<dyn std::any::Any + Send>, Option<Box<trace::Trace>>);
 
 fn traced<R>(run: impl FnOnce() -> R) -> Result<R, Failed> {
     trace::install_panic_hook();
     let result = panic::catch_unwind(AssertUnwindSafe(run));
-    let steps = trace::take();
+    let steps = trace::take().map(Box::new);
     result.map_err(|payload| (payload, steps))
 }
 
