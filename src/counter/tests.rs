@@ -129,3 +129,41 @@ fn parking_lot_has_no_poisoning_to_recover_from() {
     // parking_lot simply unlocks during unwinding.
     assert_eq!(ClientGuard::new(counter.clone()).id(), 1);
 }
+
+// ANCHOR: oracle
+/// `is_consistent` is the oracle every loom model and the linearizability check use to judge
+/// a snapshot taken mid-flight; an oracle that accepts everything would pass them all. So it is
+/// shown one snapshot breaking each of its three clauses alone (the other two hold) and must
+/// reject each, and snapshots on the edge of each clause, which it must accept.
+#[test]
+fn is_consistent_rejects_each_broken_invariant_alone() {
+    let snapshot = |active, peak, served, issued| Stats {
+        active,
+        peak,
+        served,
+        issued,
+    };
+    let broken = [
+        // One client counted twice, active and served: 1 + 3 > 3 ids handed out.
+        (snapshot(1, 1, 3, 3), "active + served <= issued"),
+        // Two connected now, but the most ever connected at once is one.
+        (snapshot(2, 1, 0, 2), "active <= peak"),
+        // Three at once, with only two ids ever handed out.
+        (snapshot(2, 3, 0, 2), "peak <= issued"),
+    ];
+    for (stats, clause) in broken {
+        assert!(!stats.is_consistent(), "{stats:?} breaks {clause}");
+    }
+    let sound = [
+        Stats::default(),
+        // Each clause at equality: active + served = issued and active = peak, then all three.
+        snapshot(1, 1, 2, 3),
+        snapshot(3, 3, 0, 3),
+        // Every clause strict.
+        snapshot(1, 2, 1, 3),
+    ];
+    for stats in sound {
+        assert!(stats.is_consistent(), "{stats:?} keeps every clause");
+    }
+}
+// ANCHOR_END: oracle

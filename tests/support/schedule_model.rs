@@ -276,8 +276,9 @@ impl fmt::Debug for Reply {
 /// failure of the property is a server bug, not a model bug.
 #[cfg(test)]
 mod examples {
-    use super::{Expect, IDLE, NOT_UTF8, Reply, expect, text};
-    use crate::schedule::{End, Settings};
+    use super::{BUSY, Expect, IDLE, NOT_UTF8, Outcome, Reply, check, expect, text};
+    use crate::client_side::{Ended, Observation};
+    use crate::schedule::{End, Eol, Msg, Plan, Settings, Text, Writes};
     use many_clients::conn::Mode;
     use many_clients::server::Engine;
 
@@ -367,5 +368,112 @@ mod examples {
         );
         let silent = expect(&server, b"", End::Silent);
         assert_eq!(silent.replies, vec![Reply::Error(text(IDLE).into())]);
+    }
+
+    // `check` itself: a server's wrong answer must fail the property, or the random schedules
+    // would pass any server. Each test shows it the right bytes (accepted) and wrong ones.
+
+    fn settings(mode: Mode) -> Settings {
+        Settings {
+            mode,
+            max_line: 8,
+            idle_ms: 300,
+            limit: None,
+            engine: Engine::Thread,
+        }
+    }
+
+    /// A client that sends `lines` (each with `\n`) in one write and ends with `end`.
+    fn plan(lines: &[&str], end: End) -> Plan {
+        let msgs = lines
+            .iter()
+            .map(|line| Msg {
+                text: Text::Str(line.to_string()),
+                eol: Eol::Lf,
+            })
+            .collect();
+        Plan {
+            delay_ms: 0,
+            msgs,
+            writes: Writes::Whole,
+            end,
+        }
+    }
+
+    fn saw(received: &[u8], ended: Ended) -> Observation {
+        Observation {
+            received: received.to_vec(),
+            ended,
+            write_error: None,
+            sent_filler: false,
+        }
+    }
+
+    const HELLO_7: &[u8] = b"Hello Client 7, server received your message!";
+
+    #[test]
+    fn check_rejects_a_wrong_greet() {
+        let (server, plan) = (settings(Mode::Greet), plan(&["hi"], End::HalfClose));
+        let judge = |outcome, seen: Observation| check(&server, &plan, outcome, &seen);
+        let admitted = Outcome::Admitted { id: 7 };
+        assert_eq!(judge(admitted, saw(HELLO_7, Ended::Eof)), Ok(()));
+        let wrong = [
+            (
+                saw(b"Hello Client 8, server received your message!", Ended::Eof),
+                "another id",
+            ),
+            (saw(HELLO_7, Ended::TimedOut), "left open after the greet"),
+            (saw(b"", Ended::Eof), "closed without a word"),
+            (saw(BUSY, Ended::Eof), "busy, though admitted"),
+            (
+                saw(&[HELLO_7, b"\n"].concat(), Ended::Eof),
+                "a byte after the greet",
+            ),
+        ];
+        for (seen, what) in wrong {
+            assert!(judge(admitted, seen).is_err(), "accepted {what}");
+        }
+        // A refused client is owed the busy line, then EOF, and nothing else.
+        assert_eq!(judge(Outcome::Refused, saw(BUSY, Ended::Eof)), Ok(()));
+        assert!(judge(Outcome::Refused, saw(HELLO_7, Ended::Eof)).is_err());
+        assert!(judge(Outcome::Refused, saw(BUSY, Ended::TimedOut)).is_err());
+    }
+
+    #[test]
+    fn check_rejects_a_wrong_echo() {
+        let server = settings(Mode::Echo);
+        let two_lines = plan(&["a", "b"], End::HalfClose);
+        let judge = |received: &str| {
+            let seen = saw(received.as_bytes(), Ended::Eof);
+            check(&server, &two_lines, Outcome::Admitted { id: 1 }, &seen)
+        };
+        let echo = |text: &str| format!("[2026-01-02 03:04:05.678901] Server got '{text}'\n");
+        let (a, b) = (echo("a"), echo("b"));
+        assert_eq!(judge(&format!("{a}{b}")), Ok(()));
+        let wrong = [
+            (format!("{b}{a}"), "the lines out of order"),
+            (a.clone(), "a reply missing"),
+            (format!("{a}{b}{b}"), "a line answered twice"),
+            (format!("{a}{}", echo("c")), "the wrong text echoed"),
+            (
+                format!("{a}{}", String::from_utf8_lossy(IDLE)),
+                "an error line for a reply",
+            ),
+            (
+                format!("{a}{}", b.replace("2026", "26")),
+                "a malformed timestamp",
+            ),
+        ];
+        for (received, what) in wrong {
+            assert!(judge(&received).is_err(), "accepted {what}");
+        }
+        // A line past the limit (8) is owed its own error line, not just any error.
+        let too_long = plan(&["a", "123456789"], End::HalfClose);
+        let judge = |error: &[u8]| {
+            let seen = saw(&[a.as_bytes(), error].concat(), Ended::Eof);
+            check(&server, &too_long, Outcome::Admitted { id: 1 }, &seen)
+        };
+        assert_eq!(judge(b"error: line too long (limit 8 bytes)\n"), Ok(()));
+        assert!(judge(NOT_UTF8).is_err(), "accepted another error line");
     }
 }
