@@ -10,6 +10,11 @@
 //! served twice, ids are unique, every count returns to zero, and shutdown
 //! never hangs (a hang is a loom deadlock report).
 //!
+//! Those checks accept "shutting down" and "closed unserved" as answers, so a
+//! server that served nobody would pass them all. One more model waits for a
+//! client's answer *before* shutting down, and requires the greeting: in every
+//! interleaving, a server that is not shutting down serves.
+//!
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_lifecycle -- --nocapture`
 #![cfg(loom)]
 
@@ -139,6 +144,28 @@ fn lifecycle(connections: usize, max_connections: usize, workers: Option<usize>)
     assert_eq!(summary.cut, 0, "nobody should need cutting");
 }
 
+/// One greet client, and shutdown only once it has its answer: the answer must
+/// be the greeting with id 1, in every interleaving. (In the models above,
+/// shutdown may come first, so "shutting down" is a right answer there.)
+fn served_before_shutdown(workers: Option<usize>) {
+    let listener = PipeListener::<Model>::new();
+    let mut client = listener.connect();
+    client.write_all(b"hi").unwrap();
+    client.shutdown_write().unwrap();
+    let shared = ServerConfig::new(Mode::Greet).shared::<Model>();
+    let counter = shared.counter.clone();
+    let clock = Frozen(SystemClock.now());
+    let running = Running::start(listener, shared, clock, workers, Duration::from_secs(5)).unwrap();
+    // Blocks until the server closes the connection, so shutdown begins after the answer.
+    // A server that never answers leaves this read blocked: a loom deadlock, a failure too.
+    let answered = answer(&client.read_all());
+    running.shutdown();
+    let summary = running.join();
+    assert_eq!(answered, Answer::Greeted(1), "not served while running");
+    assert_eq!(summary.served, 1, "{summary:?}");
+    assert_eq!(counter.stats().active, 0, "{:?}", counter.stats());
+}
+
 // ANCHOR: bound
 /// Every lifecycle model is bounded. Even one connection touches a dozen
 /// locks (pipe, limit, drain, counter, registry) on three threads, and the
@@ -182,5 +209,14 @@ fn two_connections_thread_per_connection_with_shutdown() {
         "lifecycle: 2 conns, thread each, shutdown",
         Some(BOUND),
         || lifecycle(2, 8, None),
+    );
+}
+
+#[test]
+fn a_client_is_served_before_shutdown_begins() {
+    loom_check::explore(
+        "lifecycle: 1 conn served, then shutdown",
+        Some(BOUND),
+        || served_before_shutdown(None),
     );
 }
