@@ -196,6 +196,20 @@ mod tests {
         assert!(limit.try_acquire().is_none(), "closed stays closed");
     }
 
+    /// `in_use` and `max` feed the server's "permit taken" log line and `Debug` its state
+    /// dumps; the other tests only ever see `in_use() == 0`.
+    #[test]
+    fn in_use_max_and_debug_report_the_slots() {
+        let limit = Arc::new(Limit::<Std>::new(3));
+        assert_eq!((limit.in_use(), limit.max()), (0, 3));
+        let a = limit.try_acquire().unwrap();
+        let _b = limit.try_acquire().unwrap();
+        assert_eq!(limit.in_use(), 2);
+        assert_eq!(format!("{limit:?}"), "Limit { max: 3, in_use: 2 }");
+        drop(a);
+        assert_eq!(limit.in_use(), 1);
+    }
+
     #[test]
     fn a_poisoned_lock_still_gives_slots_back() {
         let limit = Arc::new(Limit::<Std>::new(1));

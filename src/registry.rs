@@ -152,6 +152,11 @@ mod tests {
         let _b = registry.register(2, "b").unwrap();
         drop(a);
         assert_eq!(registry.len(), 1);
+        assert!(!registry.is_empty());
+        assert_eq!(
+            format!("{registry:?}"),
+            "Roster { entries: 1, closed: false }"
+        );
         let mut woken = registry.close();
         woken.sort();
         assert_eq!(woken, vec![(2, "b")]);

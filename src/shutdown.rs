@@ -200,6 +200,16 @@ mod tests {
         assert_eq!(waiter.join().unwrap(), 0);
     }
 
+    /// `Debug` is how the state shows up in a log line or a failed assertion.
+    #[test]
+    fn debug_shows_the_flag_and_the_live_count() {
+        let shutdown = Arc::new(Shutdown::<Std>::new());
+        let _live = shutdown.try_enter().unwrap();
+        shutdown.begin();
+        let shown = format!("{shutdown:?}");
+        assert_eq!(shown, "Shutdown { shutting_down: true, live: 1 }");
+    }
+
     #[test]
     fn wait_drained_for_times_out_while_someone_is_live() {
         let shutdown = Arc::new(Shutdown::<ParkingLot>::new());
