@@ -15,7 +15,8 @@
     python3 book/tools/gen_tables.py seed            # the Python seed server under the stress client
     python3 book/tools/gen_tables.py demo            # the demo's timeline, text and SVG, one run
     python3 book/tools/gen_tables.py shutdown        # chapter 10's real run: Ctrl-C with a client
-    python3 book/tools/gen_tables.py all             # everything above except --unbounded
+    python3 book/tools/gen_tables.py mutants [SET..] # mutation testing (book/tools/mutants.py; an hour)
+    python3 book/tools/gen_tables.py all             # everything above except --unbounded, mutants
 
 Every file it writes ends with a line saying which command produced it, when, at which commit and
 on what machine, so a reader knows what the numbers are. The chapters include these files with
@@ -592,6 +593,8 @@ def main(argv):
         "demo": demo,
         "shutdown": shutdown_run,
         "shuttle": shuttle_vs_loom,
+        # Its own file: runs cargo-mutants per file set and merges normal and loom runs.
+        "mutants": lambda: __import__("mutants").main(argv[1:]),
     }
     if what == "all":
         for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "shuttle", "lin", "seed",

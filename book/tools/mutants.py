@@ -1,0 +1,398 @@
+"""Mutation testing: how many deliberately broken versions of the code the tests catch.
+
+Run through gen_tables.py, like every other table of the book:
+
+    python3 book/tools/gen_tables.py mutants                 # every file set (about an hour)
+    python3 book/tools/gen_tables.py mutants counter conn    # re-measure these sets only
+    python3 book/tools/gen_tables.py mutants --table         # re-tabulate stored results
+    python3 book/tools/gen_tables.py mutants --list          # the sets, their files and tests
+
+cargo-mutants (https://mutants.rs) makes one *mutant* per small change it can make to a function
+(return a default value, replace `<` with `<=`, delete a `!`, ...), builds it and runs tests on it.
+A mutant some test fails on is *caught*; one every test passes is *missed*: a change the tests
+cannot see. *Unviable* mutants do not compile; a *timeout* is a mutant on which a test hangs (a lost
+wake-up, usually), which counts as detected.
+
+Each file set is measured with the tests that cover it, not the whole suite, to keep the cost
+down (2 cores, shared). And it is measured twice, because loom's models and the normal tests
+cannot be built together (under `--cfg loom` the socket suites compile to nothing):
+
+1. the **normal** run: the set's unit and integration tests, a debug build;
+2. the **loom** run: the set's `tests/loom_*.rs` models under `RUSTFLAGS="--cfg loom"`, release,
+   on the mutants the normal run missed only (a mutant counts as caught if either run catches
+   it, so the second run need not see the others).
+
+Both run in place in one scratch copy of the repository (target/mutants/tree, refreshed at every
+start), whose own target directories stay warm from run to run: a mutant costs an incremental
+build, not the several-minute fresh build cargo-mutants' default copy makes. Results stay in
+target/mutants/SET/{normal,loom}/mutants.out, and the table is rebuilt from whatever is stored
+there, so measuring one set again after a change does not cost the others.
+
+The mutants known to be equivalent (no test could tell them from the original) are excluded in
+.cargo/mutants.toml, each under a comment saying why; the table counts them per file and lists
+them with those reasons. Not part of `.ci/run`: far too slow for CI.
+
+Only the Python standard library is used; cargo-mutants is installed at the pinned version if
+missing.
+"""
+
+import datetime
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gen_tables
+from gen_tables import ROOT
+
+CARGO_MUTANTS = "27.1.0"
+TREE = ROOT / "target" / "mutants" / "tree"
+RESULTS = ROOT / "target" / "mutants"
+CONFIG = ROOT / ".cargo" / "mutants.toml"
+
+
+class FileSet:
+    def __init__(self, name, globs, normal, loom=(), env=None):
+        self.name = name
+        self.globs = globs
+        self.normal = list(normal)  # cargo test target selection for the normal run
+        self.loom = list(loom)  # the loom models (tests/loom_*.rs), if any
+        self.env = env or {}
+
+
+def tests(*names):
+    return [a for n in names for a in ("--test", n)]
+
+
+# ANCHOR: sets
+SETS = [
+    # LIN_CASES: 16 random programs per type instead of 128; the hunts for the buggy
+    # variants, which decide most of what the checker catches, ignore it.
+    FileSet("counter", ["src/counter.rs"], ["--lib"],
+            tests("loom_counter", "loom_linearizable"), {"LIN_CASES": "16"}),
+    FileSet("limit", ["src/limit.rs"], ["--lib"],
+            tests("loom_limit", "loom_linearizable", "loom_lifecycle"), {"LIN_CASES": "16"}),
+    FileSet("shutdown", ["src/shutdown.rs"], ["--lib"],
+            tests("loom_shutdown", "loom_linearizable", "loom_lifecycle"), {"LIN_CASES": "16"}),
+    FileSet("registry", ["src/registry.rs"], ["--lib"],
+            tests("loom_registry", "loom_lifecycle")),
+    FileSet("sync", ["src/sync/**"], ["--lib", *tests("backends")],
+            tests("loom_monitor", "loom_pool", "loom_limit", "loom_shutdown")),
+    # `Conn` is sans-IO: no threads, nothing for loom to interleave.
+    FileSet("conn", ["src/conn/**"], ["--lib", *tests("conn_model")]),
+    # The socket suites, for the event-loop engine only (their harness reads ENGINES).
+    FileSet("events", ["src/server/events/**"],
+            ["--lib", *tests("server_protocol", "server_shutdown", "hostile")],
+            tests("loom_events"), {"ENGINES": "events"}),
+]
+# ANCHOR_END: sets
+BY_NAME = {s.name: s for s in SETS}
+# The files where nothing may be missed (issue 14); elsewhere the goal is 95% of viable mutants.
+NONE_MISSED = ("src/counter.rs", "src/limit.rs", "src/shutdown.rs", "src/conn/")
+GOAL = 95.0
+
+
+def say(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+def ensure_cargo_mutants():
+    have = subprocess.run(["cargo", "mutants", "--version"], capture_output=True, text=True)
+    if have.returncode == 0 and CARGO_MUTANTS in have.stdout:
+        return
+    say(f"installing cargo-mutants {CARGO_MUTANTS}")
+    subprocess.run(["cargo", "install", "cargo-mutants", "--version", CARGO_MUTANTS, "--locked"],
+                   check=True)
+
+
+def files_under(top):
+    """Every file of the repository at `top`, relative, but target/ and .git."""
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel = Path(dirpath).relative_to(top)
+        if rel == Path("."):
+            dirnames[:] = [d for d in dirnames if d not in ("target", ".git")
+                           and not d.startswith("mutants.out")]
+        found.update(rel / f for f in filenames)
+    return found
+
+
+def refresh_tree():
+    """Makes the scratch tree a copy of the repository, all but target/ and .git, writing only
+    the files that differ. A written file gets a new modification time, so cargo rebuilds what
+    it touches. (Copying old times back, as `cp -p` would, can make a file older than the
+    build of a mutant of it, and cargo would then keep running the mutant.)"""
+    TREE.mkdir(parents=True, exist_ok=True)
+    source, copy = files_under(ROOT), files_under(TREE)
+    for rel in copy - source:
+        (TREE / rel).unlink()
+    for rel in source:
+        data = (ROOT / rel).read_bytes()
+        target = TREE / rel
+        if rel in copy and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        shutil.copymode(ROOT / rel, target)
+
+
+def regex_escape(text):
+    """Escapes a mutant's name for cargo-mutants' `-F` (Rust's regex crate rejects some of
+    Python's escapes, such as `\\ `)."""
+    return "".join("\\" + c if c in r"\.+*?()|[]{}^$#&-~" else c for c in text)
+
+
+def cargo_mutants(fileset, kind, only=None):
+    """One cargo-mutants run in place in the scratch tree; returns its outcomes.json, parsed."""
+    out = RESULTS / fileset.name / kind
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    env = dict(os.environ)
+    env.update(fileset.env)
+    env.pop("RUSTFLAGS", None)
+    env["CARGO_TERM_COLOR"] = "never"
+    selection = fileset.normal
+    extra = []
+    if kind == "loom":
+        env["RUSTFLAGS"] = "--cfg loom"
+        env["CARGO_TARGET_DIR"] = str(TREE / "target" / "loom")
+        selection = fileset.loom
+        extra = ["--release"]
+    else:
+        env["CARGO_TARGET_DIR"] = str(TREE / "target")
+    cmd = ["cargo", "mutants", "--in-place", "-d", str(TREE), "-o", str(out),
+           "--no-shuffle"]
+    for glob in fileset.globs:
+        cmd += ["-f", glob]
+    for name in only or []:
+        cmd += ["-F", "^" + regex_escape(name) + "$"]
+    # -C: for the build as well as the test run, so only the set's test targets are built.
+    for arg in extra + selection:
+        cmd.append(f"--cargo-arg={arg}")
+    shown = " ".join(f"{k}={v}" for k, v in fileset.env.items())
+    say(f"[{fileset.name}/{kind}] {shown} cargo mutants ... {' '.join(extra + selection)}"
+        + (f" ({len(only)} mutants)" if only else ""))
+    start = time.time()
+    proc = subprocess.run(cmd, env=env, cwd=TREE, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    (out / "console.txt").write_text(proc.stdout)
+    # 0: all caught; 2: some missed; 3: some timed out. 4 is a failing baseline.
+    if proc.returncode not in (0, 2, 3):
+        sys.stderr.write(proc.stdout[-6000:])
+        sys.exit(f"mutants.py: cargo mutants for {fileset.name} ({kind}) failed "
+                 f"(exit {proc.returncode}); log in {out}")
+    outcomes = json.loads((out / "mutants.out" / "outcomes.json").read_text())
+    say(f"[{fileset.name}/{kind}] {time.time() - start:.0f} s")
+    return outcomes
+
+
+def mutant_outcomes(outcomes):
+    """{mutant name: (file, outcome)} from a parsed outcomes.json."""
+    kinds = {"CaughtMutant": "caught", "MissedMutant": "missed", "Unviable": "unviable",
+             "Timeout": "timeout"}
+    result = {}
+    for o in outcomes["outcomes"]:
+        scenario = o["scenario"]
+        if scenario == "Baseline":
+            continue
+        mutant = scenario["Mutant"]
+        result[mutant["name"]] = (mutant["file"], kinds[o["summary"]])
+    return result
+
+
+def seconds(outcomes):
+    parse = datetime.datetime.fromisoformat
+    start, end = (parse(outcomes[k][:26].rstrip("Z")) for k in ("start_time", "end_time"))
+    return (end - start).total_seconds()
+
+
+def measure(fileset, commit):
+    """Both runs of one set; stores the merged result in target/mutants/SET/result.json.
+    `commit` says what the scratch tree was copied from."""
+    normal = cargo_mutants(fileset, "normal")
+    merged = {name: [file, outcome, "normal"]
+              for name, (file, outcome) in mutant_outcomes(normal).items()}
+    took = seconds(normal)
+    missed = [name for name, (_, outcome, _) in merged.items() if outcome == "missed"]
+    if fileset.loom and missed:
+        loom = cargo_mutants(fileset, "loom", only=missed)
+        for name, (_, outcome) in mutant_outcomes(loom).items():
+            merged[name][1:] = [outcome, "loom"]
+        took += seconds(loom)
+    result = {"set": fileset.name, "commit": commit,
+              "date": datetime.date.today().isoformat(), "seconds": round(took),
+              "mutants": merged}
+    (RESULTS / fileset.name / "result.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The equivalent mutants, as .cargo/mutants.toml names them
+
+
+def equivalents():
+    """[(regex, why)] from .cargo/mutants.toml's exclude_re: each pattern with the comment
+    lines just above it (a tiny reader for the one shape that file uses, no TOML library)."""
+    text = CONFIG.read_text()
+    body = re.search(r"^exclude_re = \[\n(.*?)^\]", text, re.S | re.M)
+    found, why = [], []
+    for line in (body.group(1).splitlines() if body else []):
+        line = line.strip()
+        if line.startswith("#"):
+            why.append(line.lstrip("# ").strip())
+        elif line.startswith("'"):
+            found.append((line.rstrip(",")[1:-1], " ".join(why)))  # a TOML literal string
+            why = []
+        elif line.startswith('"'):
+            found.append((json.loads(line.rstrip(",")), " ".join(why)))  # basic: JSON-like
+            why = []
+    return found
+
+
+def listed(globs, config=True):
+    cmd = ["cargo", "mutants", "--list", "-d", str(ROOT)] + [a for g in globs for a in ("-f", g)]
+    if not config:
+        cmd.append("--no-config")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+
+def pct(caught, viable):
+    return f"{100 * caught / viable:.0f}%" if viable else "–"
+
+
+def tabulate(results):
+    all_globs = [g for s in SETS for g in s.globs]
+    # Equivalent mutants: generated without the config's exclusions, absent with them.
+    # (The buggy variants are outside every set's globs, so exclude_globs plays no part.)
+    with_config = set(listed(all_globs))
+    excluded = [m for m in listed(all_globs, config=False) if m not in with_config]
+    excluded_set = set(excluded)
+    reasons = equivalents()
+
+    rows = ["| file | mutants | caught | of which by loom | missed | unviable | timeout | "
+            "equivalent | caught of viable |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    survivors, failures = [], []
+    totals = [0] * 7
+    for fileset in SETS:
+        result = results.get(fileset.name)
+        if not result:
+            rows.append(f"| *{fileset.name}: not measured* | | | | | | | | |")
+            continue
+        # A mutant excluded since this set was measured no longer counts.
+        measured = {n: v for n, v in result["mutants"].items() if n not in excluded_set}
+        files = sorted({file for file, _, _ in measured.values()})
+        for file in files:
+            mine = [(n, o, r) for n, (f, o, r) in measured.items() if f == file]
+            count = {k: sum(1 for _, o, _ in mine if o == k)
+                     for k in ("caught", "missed", "unviable", "timeout")}
+            by_loom = sum(1 for _, o, r in mine if o == "caught" and r == "loom")
+            equivalent = sum(1 for m in excluded if m.split(":", 1)[0] == file)
+            detected = count["caught"] + count["timeout"]
+            viable = detected + count["missed"]
+            row = [len(mine), count["caught"], by_loom, count["missed"], count["unviable"],
+                   count["timeout"], equivalent]
+            totals = [a + b for a, b in zip(totals, row)]
+            rows.append(f"| `{file}` | " + " | ".join(str(x) for x in row)
+                        + f" | {pct(detected, viable)} |")
+            survivors += sorted(n for n, o, _ in mine if o == "missed")
+            strict = any(file.startswith(p) for p in NONE_MISSED)
+            if (strict and count["missed"]) or (viable and 100 * detected / viable < GOAL):
+                failures.append(file)
+    detected, viable = totals[1] + totals[5], totals[1] + totals[3] + totals[5]
+    rows.append("| **all** | " + " | ".join(f"**{x}**" for x in totals)
+                + f" | **{pct(detected, viable)}** |")
+
+    body = ["\n".join(rows)]
+    if survivors:
+        body.append("Missed (no test fails on them):\n\n"
+                    + "\n".join(f"- `{name}`" for name in survivors))
+    else:
+        body.append("Missed: none.")
+    if excluded:
+        lines = ["| file | equivalent mutant (excluded in `.cargo/mutants.toml`) | why no test "
+                 "can tell it from the original |", "|---|---|---|"]
+        for name in excluded:
+            described = name.split(": ", 1)[1]
+            why = next((w for p, w in reasons if re.search(p, name)), "?")
+            lines.append(f"| `{name.split(':', 1)[0]}` | `{described}` | {why} |")
+        body.append("\n".join(lines))
+
+    runs = ["| set | files | normal run: `cargo test` | loom run: `cargo test --release` | "
+            "environment | minutes | measured at |", "|---|---|---|---|---|---:|---|"]
+    for fileset in SETS:
+        result = results.get(fileset.name, {})
+        env = " ".join(f"{k}={v}" for k, v in fileset.env.items())
+        env = f"`{env}`" if env else ""
+        loom = f"`{' '.join(fileset.loom)}`" if fileset.loom else "–"
+        at = f"{result['commit']}, {result['date']}" if result else "not measured"
+        minutes = f"{result['seconds'] / 60:.0f}" if result else "–"
+        runs.append(f"| {fileset.name} | {', '.join(f'`{g}`' for g in fileset.globs)} | "
+                    f"`{' '.join(fileset.normal)}` | {loom} | {env} | {minutes} | {at} |")
+    body.append("\n".join(runs))
+    return "\n\n".join(body), failures, survivors
+
+
+def load_results():
+    results = {}
+    for fileset in SETS:
+        path = RESULTS / fileset.name / "result.json"
+        if path.exists():
+            results[fileset.name] = json.loads(path.read_text())
+    return results
+
+
+NOTE = ("*Caught* counts a mutant the normal run or, for what it missed, the loom run caught; "
+        "*caught of viable* is (caught + timeout) / (caught + missed + timeout). The loom run "
+        "sees only what the normal run missed, so *of which by loom* is what only a model "
+        "catches. Each set runs its own tests (the last table); a mutant is one cargo-mutants "
+        f"{CARGO_MUTANTS} change, built incrementally in a scratch copy.")
+
+
+def main(argv):
+    if "--list" in argv:
+        for s in SETS:
+            print(f"{s.name}: {' '.join(s.globs)}\n    normal: {' '.join(s.normal)}\n"
+                  f"    loom:   {' '.join(s.loom) or '-'}  {s.env or ''}")
+        return 0
+    wanted = [a for a in argv if not a.startswith("-")]
+    unknown = [w for w in wanted if w not in BY_NAME]
+    if unknown:
+        sys.exit(f"mutants.py: unknown set(s) {unknown}; the sets are {list(BY_NAME)}")
+    if "--table" not in argv:
+        ensure_cargo_mutants()
+        # One run at a time: they mutate the same scratch tree in place.
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        lock = open(RESULTS / "lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            sys.exit(f"mutants.py: another run holds {RESULTS / 'lock'}")
+        refresh_tree()
+        commit = gen_tables.commit()
+        start = time.time()
+        for fileset in [BY_NAME[w] for w in wanted] or SETS:
+            measure(fileset, commit)
+        say(f"mutants.py: measured in {(time.time() - start) / 60:.0f} min")
+    table, failures, survivors = tabulate(load_results())
+    print(table)
+    sets = " ".join(wanted) if wanted else "(every set)"
+    command = (f"cargo mutants {CARGO_MUTANTS} --in-place -j 1, per file set {sets}: its normal "
+               "tests, then its loom models on what they missed")
+    gen_tables.write("mutants.md", table, "mutants", command, note=NOTE)
+    if survivors:
+        say(f"mutants.py: {len(survivors)} missed")
+    if failures:
+        say(f"mutants.py: below the goal: {', '.join(failures)}")
+    return 0
