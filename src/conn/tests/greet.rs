@@ -33,6 +33,16 @@ fn an_empty_message_is_still_a_message() {
     assert_eq!(Harness::greet().data(b"\n"), greeted(b""));
 }
 
+/// No bytes is not a message: `handle_data` documents that an empty slice changes nothing (a
+/// shell that reads 0 bytes reports EOF instead). The message is the first read with bytes.
+#[test]
+fn an_empty_read_is_not_the_message() {
+    let mut h = Harness::greet();
+    assert_eq!(h.data(b""), vec![]);
+    assert_eq!(h.conn.state(), State::AwaitingMessage);
+    assert_eq!(h.data(b"hi"), greeted(b"hi"));
+}
+
 #[test]
 fn the_message_need_not_be_utf8() {
     assert_eq!(Harness::greet().data(b"\xff\xfe"), greeted(b"\xff\xfe"));

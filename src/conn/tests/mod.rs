@@ -105,3 +105,13 @@ fn actions_print_their_bytes_as_text() {
     assert_eq!(format!("{greeting:?}"), r#"Report(Greeting(b"hi\xff"))"#);
     assert_eq!(format!("{:?}", Report::Line { len: 3 }), "Line { len: 3 }");
 }
+
+/// `--mode` parses with `FromStr`: each mode's own name, exactly (names are case-sensitive).
+#[test]
+fn every_mode_parses_from_its_name() {
+    for mode in [Mode::Greet, Mode::Echo] {
+        assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
+    }
+    assert_eq!("greet".parse::<Mode>(), Ok(Mode::Greet));
+    assert!("Echo".parse::<Mode>().is_err());
+}
