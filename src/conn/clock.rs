@@ -56,32 +56,48 @@ impl Clock for SystemClock {
 /// offset per UTC second, shared by every thread through one atomic word, gives the same answers.
 /// A change of `TZ` or of the zone file is seen within a second, as with chrono's own cache.
 fn local_wall(utc: DateTime<Utc>) -> NaiveDateTime {
-    /// `(UTC second << 18) | (offset in seconds + BIAS)`; `u64::MAX` means empty. Offsets are
-    /// within a day, so they fit in 18 bits; seconds up to 2^46 (far beyond year 100,000).
-    static CACHE: AtomicU64 = AtomicU64::new(u64::MAX);
+    static CACHE: OffsetCache = OffsetCache::new();
+    let naive = utc.naive_utc();
+    let offset = CACHE.offset(utc.timestamp(), || {
+        i64::from(Local.offset_from_utc_datetime(&naive).local_minus_utc())
+    });
+    naive
+        .checked_add_signed(TimeDelta::seconds(offset))
+        .unwrap_or(naive)
+}
+
+/// The last UTC second [`local_wall`] asked about and the zone's offset then, in one atomic word:
+/// `(UTC second << 18) | (offset in seconds + BIAS)`; `u64::MAX` means empty. Offsets are within
+/// a day, so they fit in 18 bits; seconds up to 2^46 (far beyond year 100,000). Its own type so
+/// the tests can give a fresh one a made-up zone: the machine's own is often UTC, whose offset 0
+/// would pass a cache that mangled every offset.
+struct OffsetCache(AtomicU64);
+
+impl OffsetCache {
     const BIAS: i64 = 1 << 17;
     const LOW: u32 = 18;
-    let second = utc.timestamp();
-    let cached = CACHE.load(Ordering::Relaxed); // one self-contained word: nothing to order
-    let offset = if second >= 0 && (cached >> LOW) as i64 == second {
-        (cached & ((1 << LOW) - 1)) as i64 - BIAS
-    } else {
-        let offset = Local
-            .offset_from_utc_datetime(&utc.naive_utc())
-            .local_minus_utc();
-        let offset = i64::from(offset);
-        if (0..(1 << 46) - 1).contains(&second) && offset.abs() < BIAS {
-            CACHE.store(
-                ((second as u64) << LOW) | (offset + BIAS) as u64,
+
+    const fn new() -> Self {
+        OffsetCache(AtomicU64::new(u64::MAX))
+    }
+
+    /// The zone's offset at UTC `second`: the cached one if the cache holds that second, else
+    /// `zone()`'s, which is then cached if it fits.
+    fn offset(&self, second: i64, zone: impl FnOnce() -> i64) -> i64 {
+        let cached = self.0.load(Ordering::Relaxed); // one self-contained word: nothing to order
+        if second >= 0 && (cached >> Self::LOW) as i64 == second {
+            return (cached & ((1 << Self::LOW) - 1)) as i64 - Self::BIAS;
+        }
+        let offset = zone();
+        // Below 2^46 - 1, so no stored word is `u64::MAX`, the empty cache.
+        if (0..(1 << 46) - 1).contains(&second) && offset.abs() < Self::BIAS {
+            self.0.store(
+                ((second as u64) << Self::LOW) | (offset + Self::BIAS) as u64,
                 Ordering::Relaxed,
             );
         }
         offset
-    };
-    let naive = utc.naive_utc();
-    naive
-        .checked_add_signed(TimeDelta::seconds(offset))
-        .unwrap_or(naive)
+    }
 }
 
 /// A clock for tests: a plain value that moves only when you call [`ManualClock::advance`].
@@ -201,6 +217,60 @@ mod tests {
         // Before 1970 the cache is bypassed, and the answer is still chrono's.
         let old = DateTime::from_timestamp(-86_400, 0).unwrap();
         assert_eq!(local_wall(old), old.with_timezone(&Local).naive_local());
+    }
+
+    /// A fresh cache, and a zone that counts how often it is asked.
+    fn asking(cache: &OffsetCache, second: i64, offset: i64, asked: &mut usize) -> i64 {
+        cache.offset(second, || {
+            *asked += 1;
+            offset
+        })
+    }
+
+    #[test]
+    fn the_cache_answers_each_offset_back_without_asking_the_zone_again() {
+        // Zones from UTC-12 to UTC+14, and India's half hour: every offset must come back out
+        // of the 18 bits exactly.
+        for (second, offset) in [(0, 0), (1, 3600), (7, -43_200), (1_795_000_000, 50_400)] {
+            let cache = OffsetCache::new();
+            let mut asked = 0;
+            assert_eq!(asking(&cache, second, offset, &mut asked), offset);
+            assert_eq!(
+                asking(&cache, second, 19_800, &mut asked),
+                offset,
+                "from the cache"
+            );
+            assert_eq!(asked, 1, "the zone is asked once per second");
+            // The next second is asked for (its offset may differ: a zone change).
+            assert_eq!(asking(&cache, second + 1, 19_800, &mut asked), 19_800);
+            assert_eq!(asked, 2);
+        }
+    }
+
+    #[test]
+    fn what_does_not_fit_is_not_cached() {
+        let mut asked = 0;
+        // Before 1970, and from 2^46 - 1 on: the zone is asked every time, and what the cache
+        // held (second 5) stays there, not overwritten by a word that wrapped around.
+        for second in [-86_400, (1 << 46) - 1, 1 << 46] {
+            let cache = OffsetCache::new();
+            assert_eq!(asking(&cache, 5, -3600, &mut asked), -3600);
+            assert_eq!(asking(&cache, second, 7200, &mut asked), 7200);
+            assert_eq!(
+                asking(&cache, second, 10_800, &mut asked),
+                10_800,
+                "{second}"
+            );
+            assert_eq!(asking(&cache, 5, 60, &mut asked), -3600, "{second}");
+        }
+        // An offset of 2^17 s (36 h) or more, which no zone has, is not cached either: stored,
+        // it would spill into the bits of the second and answer for the next one.
+        for offset in [OffsetCache::BIAS, -OffsetCache::BIAS, 200_000] {
+            let cache = OffsetCache::new();
+            assert_eq!(asking(&cache, 20, offset, &mut asked), offset);
+            assert_eq!(asking(&cache, 21, 3, &mut asked), 3, "{offset}");
+            assert_eq!(asking(&cache, 20, 4, &mut asked), 4, "{offset}");
+        }
     }
 
     #[test]
