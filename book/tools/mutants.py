@@ -57,11 +57,15 @@ CONFIG = ROOT / ".cargo" / "mutants.toml"
 
 
 class FileSet:
-    def __init__(self, name, globs, normal, loom=(), env=None):
+    """Files measured together, and the runs that measure them: `normal` (the unit and
+    integration tests, debug), then `loom` and `shuttle` (those model checkers' tests, release,
+    under their `--cfg`) on what the runs before them missed."""
+
+    def __init__(self, name, globs, normal, loom=(), shuttle=(), env=None):
         self.name = name
         self.globs = globs
-        self.normal = list(normal)  # cargo test target selection for the normal run
-        self.loom = list(loom)  # the loom models (tests/loom_*.rs), if any
+        self.runs = [(kind, list(selection)) for kind, selection in
+                     [("normal", normal), ("loom", loom), ("shuttle", shuttle)] if selection]
         self.env = env or {}
 
 
@@ -74,21 +78,24 @@ SETS = [
     # LIN_CASES: 16 random programs per type instead of 128; the hunts for the buggy
     # variants, which decide most of what the checker catches, ignore it.
     FileSet("counter", ["src/counter.rs"], ["--lib"],
-            tests("loom_counter", "loom_linearizable"), {"LIN_CASES": "16"}),
+            tests("loom_counter", "loom_linearizable"), env={"LIN_CASES": "16"}),
     FileSet("limit", ["src/limit.rs"], ["--lib"],
-            tests("loom_limit", "loom_linearizable", "loom_lifecycle"), {"LIN_CASES": "16"}),
+            tests("loom_limit", "loom_linearizable", "loom_lifecycle"), env={"LIN_CASES": "16"}),
     FileSet("shutdown", ["src/shutdown.rs"], ["--lib"],
-            tests("loom_shutdown", "loom_linearizable", "loom_lifecycle"), {"LIN_CASES": "16"}),
+            tests("loom_shutdown", "loom_linearizable", "loom_lifecycle"),
+            env={"LIN_CASES": "16"}),
     FileSet("registry", ["src/registry.rs"], ["--lib"],
             tests("loom_registry", "loom_lifecycle")),
-    FileSet("sync", ["src/sync/**"], ["--lib", *tests("backends")],
-            tests("loom_monitor", "loom_pool", "loom_limit", "loom_shutdown")),
-    # `Conn` is sans-IO: no threads, nothing for loom to interleave.
+    # The primitives; each model backend compiles only under its own `--cfg`.
+    FileSet("sync", ["src/sync/*.rs"], ["--lib", *tests("backends")],
+            tests("loom_monitor", "loom_pool", "loom_limit", "loom_shutdown", "loom_counter"),
+            tests("shuttle_bugs")),
+    # `Conn` is sans-IO: no threads, nothing for a model checker to interleave.
     FileSet("conn", ["src/conn/**"], ["--lib", *tests("conn_model")]),
     # The socket suites, for the event-loop engine only (their harness reads ENGINES).
     FileSet("events", ["src/server/events/**"],
             ["--lib", *tests("server_protocol", "server_shutdown", "hostile")],
-            tests("loom_events"), {"ENGINES": "events"}),
+            tests("loom_events"), env={"ENGINES": "events"}),
 ]
 # ANCHOR_END: sets
 BY_NAME = {s.name: s for s in SETS}
@@ -147,7 +154,7 @@ def regex_escape(text):
     return "".join("\\" + c if c in r"\.+*?()|[]{}^$#&-~" else c for c in text)
 
 
-def cargo_mutants(fileset, kind, only=None):
+def cargo_mutants(fileset, kind, selection, only=None):
     """One cargo-mutants run in place in the scratch tree; returns its outcomes.json, parsed."""
     out = RESULTS / fileset.name / kind
     if out.exists():
@@ -155,19 +162,17 @@ def cargo_mutants(fileset, kind, only=None):
     out.mkdir(parents=True)
     env = dict(os.environ)
     env.update(fileset.env)
-    env.pop("RUSTFLAGS", None)
     env["CARGO_TERM_COLOR"] = "never"
-    selection = fileset.normal
-    extra = []
-    if kind == "loom":
-        env["RUSTFLAGS"] = "--cfg loom"
-        env["CARGO_TARGET_DIR"] = str(TREE / "target" / "loom")
-        selection = fileset.loom
-        extra = ["--release"]
-    else:
+    if kind == "normal":
+        env.pop("RUSTFLAGS", None)
         env["CARGO_TARGET_DIR"] = str(TREE / "target")
-    cmd = ["cargo", "mutants", "--in-place", "-d", str(TREE), "-o", str(out),
-           "--no-shuffle"]
+        extra = []
+    else:
+        # As `cargo loom` and `cargo shuttle` do (.cargo/config.toml): release, own target dir.
+        env["RUSTFLAGS"] = f"--cfg {kind}"
+        env["CARGO_TARGET_DIR"] = str(TREE / "target" / kind)
+        extra = ["--release"]
+    cmd = ["cargo", "mutants", "--in-place", "-d", str(TREE), "-o", str(out), "--no-shuffle"]
     for glob in fileset.globs:
         cmd += ["-f", glob]
     for name in only or []:
@@ -213,18 +218,17 @@ def seconds(outcomes):
 
 
 def measure(fileset, commit):
-    """Both runs of one set; stores the merged result in target/mutants/SET/result.json.
+    """Every run of one set; stores the merged result in target/mutants/SET/result.json.
     `commit` says what the scratch tree was copied from."""
-    normal = cargo_mutants(fileset, "normal")
-    merged = {name: [file, outcome, "normal"]
-              for name, (file, outcome) in mutant_outcomes(normal).items()}
-    took = seconds(normal)
-    missed = [name for name, (_, outcome, _) in merged.items() if outcome == "missed"]
-    if fileset.loom and missed:
-        loom = cargo_mutants(fileset, "loom", only=missed)
-        for name, (_, outcome) in mutant_outcomes(loom).items():
-            merged[name][1:] = [outcome, "loom"]
-        took += seconds(loom)
+    merged, took = {}, 0.0
+    for kind, selection in fileset.runs:
+        missed = [name for name, (_, outcome, _) in merged.items() if outcome == "missed"]
+        if merged and not missed:
+            break
+        outcomes = cargo_mutants(fileset, kind, selection, only=missed if merged else None)
+        for name, (file, outcome) in mutant_outcomes(outcomes).items():
+            merged[name] = [file, outcome, kind]
+        took += seconds(outcomes)
     result = {"set": fileset.name, "commit": commit,
               "date": datetime.date.today().isoformat(), "seconds": round(took),
               "mutants": merged}
@@ -280,7 +284,7 @@ def tabulate(results):
     excluded_set = set(excluded)
     reasons = equivalents()
 
-    rows = ["| file | mutants | caught | of which by loom | missed | unviable | timeout | "
+    rows = ["| file | mutants | caught | of which by a model | missed | unviable | timeout | "
             "equivalent | caught of viable |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     survivors, failures = [], []
@@ -297,7 +301,7 @@ def tabulate(results):
             mine = [(n, o, r) for n, (f, o, r) in measured.items() if f == file]
             count = {k: sum(1 for _, o, _ in mine if o == k)
                      for k in ("caught", "missed", "unviable", "timeout")}
-            by_loom = sum(1 for _, o, r in mine if o == "caught" and r == "loom")
+            by_loom = sum(1 for _, o, r in mine if o == "caught" and r != "normal")
             equivalent = sum(1 for m in excluded if m.split(":", 1)[0] == file)
             detected = count["caught"] + count["timeout"]
             viable = detected + count["missed"]
@@ -329,17 +333,19 @@ def tabulate(results):
             lines.append(f"| `{name.split(':', 1)[0]}` | `{described}` | {why} |")
         body.append("\n".join(lines))
 
-    runs = ["| set | files | normal run: `cargo test` | loom run: `cargo test --release` | "
-            "environment | minutes | measured at |", "|---|---|---|---|---|---:|---|"]
+    runs = ["| set | files | normal run: `cargo test` | `--cfg loom`, `--release` | "
+            "`--cfg shuttle`, `--release` | environment | minutes | measured at |",
+            "|---|---|---|---|---|---|---:|---|"]
     for fileset in SETS:
         result = results.get(fileset.name, {})
         env = " ".join(f"{k}={v}" for k, v in fileset.env.items())
-        env = f"`{env}`" if env else ""
-        loom = f"`{' '.join(fileset.loom)}`" if fileset.loom else "–"
+        selections = dict(fileset.runs)
+        shown = [f"`{' '.join(selections[k])}`" if k in selections else "–"
+                 for k in ("normal", "loom", "shuttle")]
         at = f"{result['commit']}, {result['date']}" if result else "not measured"
         minutes = f"{result['seconds'] / 60:.0f}" if result else "–"
         runs.append(f"| {fileset.name} | {', '.join(f'`{g}`' for g in fileset.globs)} | "
-                    f"`{' '.join(fileset.normal)}` | {loom} | {env} | {minutes} | {at} |")
+                    + " | ".join(shown) + f" | {f'`{env}`' if env else ''} | {minutes} | {at} |")
     body.append("\n".join(runs))
     return "\n\n".join(body), failures, survivors
 
@@ -363,8 +369,9 @@ NOTE = ("*Caught* counts a mutant the normal run or, for what it missed, the loo
 def main(argv):
     if "--list" in argv:
         for s in SETS:
-            print(f"{s.name}: {' '.join(s.globs)}\n    normal: {' '.join(s.normal)}\n"
-                  f"    loom:   {' '.join(s.loom) or '-'}  {s.env or ''}")
+            print(f"{s.name}: {' '.join(s.globs)}  {s.env or ''}")
+            for kind, selection in s.runs:
+                print(f"    {kind}: {' '.join(selection)}")
         return 0
     wanted = [a for a in argv if not a.startswith("-")]
     unknown = [w for w in wanted if w not in BY_NAME]
