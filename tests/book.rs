@@ -1325,9 +1325,9 @@ fn the_test_count_check_rejects_a_wrong_count() {
         test_count("#[test]\nfn a() {}\n// #[test]\n    #[test]\nfn b() {}\n"),
         2
     );
-    // `tests/schedules.rs` has one property, run per engine, and four tests in the model it
-    // includes.
-    assert_eq!(count_in_repo("tests/schedules.rs"), Some(engines() + 4));
+    // `tests/schedules.rs` has one property, run per engine, and six tests in the model it
+    // includes (four of `expect`, two of `check`).
+    assert_eq!(count_in_repo("tests/schedules.rs"), Some(engines() + 6));
 }
 
 // ---- Generated tables ----

@@ -14,19 +14,22 @@ cannot see. *Unviable* mutants do not compile; a *timeout* is a mutant on which 
 wake-up, usually), which counts as detected.
 
 Each file set is measured with the tests that cover it, not the whole suite, to keep the cost
-down (2 cores, shared). And it is measured twice, because loom's models and the normal tests
-cannot be built together (under `--cfg loom` the socket suites compile to nothing):
+down (2 cores, shared). And it is measured up to three times, because the model checkers' tests
+and the normal ones cannot be built together (under `--cfg loom` or `--cfg shuttle` the socket
+suites compile to nothing, and the models exist only there):
 
 1. the **normal** run: the set's unit and integration tests, a debug build;
 2. the **loom** run: the set's `tests/loom_*.rs` models under `RUSTFLAGS="--cfg loom"`, release,
-   on the mutants the normal run missed only (a mutant counts as caught if either run catches
-   it, so the second run need not see the others).
+   on the mutants the normal run missed only (a mutant counts as caught if any run catches it,
+   so a later run need not see the others);
+3. the **shuttle** run, likewise, for what is still missed (only the Shuttle backend has one).
 
-Both run in place in one scratch copy of the repository (target/mutants/tree, refreshed at every
-start), whose own target directories stay warm from run to run: a mutant costs an incremental
-build, not the several-minute fresh build cargo-mutants' default copy makes. Results stay in
-target/mutants/SET/{normal,loom}/mutants.out, and the table is rebuilt from whatever is stored
-there, so measuring one set again after a change does not cost the others.
+All runs work in place in one scratch copy of the repository (target/mutants/tree, refreshed at
+every start), whose own target directories stay warm from run to run: a mutant costs an
+incremental build, not the several-minute fresh build cargo-mutants' default copy makes.
+Results stay in target/mutants/SET/{normal,loom,shuttle}/mutants.out, and the table is rebuilt
+from whatever is stored there, so measuring one set again after a change does not cost the
+others.
 
 The mutants known to be equivalent (no test could tell them from the original) are excluded in
 .cargo/mutants.toml, each under a comment saying why; the table counts them per file and lists
@@ -259,6 +262,11 @@ def equivalents():
     return found
 
 
+def shown(glob):
+    """A glob as the book shows it: `src/conn/**` is the directory `src/conn/`."""
+    return glob[:-2] if glob.endswith("/**") else glob
+
+
 def listed(globs, config=True):
     cmd = ["cargo", "mutants", "--list", "-d", str(ROOT)] + [a for g in globs for a in ("-f", g)]
     if not config:
@@ -340,12 +348,12 @@ def tabulate(results):
         result = results.get(fileset.name, {})
         env = " ".join(f"{k}={v}" for k, v in fileset.env.items())
         selections = dict(fileset.runs)
-        shown = [f"`{' '.join(selections[k])}`" if k in selections else "–"
+        cells = [f"`{' '.join(selections[k])}`" if k in selections else "–"
                  for k in ("normal", "loom", "shuttle")]
         at = f"{result['commit']}, {result['date']}" if result else "not measured"
         minutes = f"{result['seconds'] / 60:.0f}" if result else "–"
-        runs.append(f"| {fileset.name} | {', '.join(f'`{g}`' for g in fileset.globs)} | "
-                    + " | ".join(shown) + f" | {f'`{env}`' if env else ''} | {minutes} | {at} |")
+        runs.append(f"| {fileset.name} | {', '.join(f'`{shown(g)}`' for g in fileset.globs)} | "
+                    + " | ".join(cells) + f" | {f'`{env}`' if env else ''} | {minutes} | {at} |")
     body.append("\n".join(runs))
     return "\n\n".join(body), failures, survivors
 
@@ -359,11 +367,12 @@ def load_results():
     return results
 
 
-NOTE = ("*Caught* counts a mutant the normal run or, for what it missed, the loom run caught; "
-        "*caught of viable* is (caught + timeout) / (caught + missed + timeout). The loom run "
-        "sees only what the normal run missed, so *of which by loom* is what only a model "
-        "catches. Each set runs its own tests (the last table); a mutant is one cargo-mutants "
-        f"{CARGO_MUTANTS} change, built incrementally in a scratch copy.")
+NOTE = ("A mutant is *caught* if some run catches it: the set's normal tests, or, for what they "
+        "missed, its loom models, then its Shuttle models; *of which by a model* counts those "
+        "only a model checker caught. *Caught of viable* is (caught + timeout) / (caught + "
+        "missed + timeout). Each set runs its own tests, as the last table says; *minutes* is "
+        f"the time of its runs. cargo-mutants {CARGO_MUTANTS}, each mutant built incrementally "
+        "in a scratch copy.")
 
 
 def main(argv):
@@ -395,8 +404,8 @@ def main(argv):
     table, failures, survivors = tabulate(load_results())
     print(table)
     sets = " ".join(wanted) if wanted else "(every set)"
-    command = (f"cargo mutants {CARGO_MUTANTS} --in-place -j 1, per file set {sets}: its normal "
-               "tests, then its loom models on what they missed")
+    command = (f"cargo mutants --in-place, per file set {sets}: its normal tests, then its loom "
+               "and Shuttle models on what they missed")
     gen_tables.write("mutants.md", table, "mutants", command, note=NOTE)
     if survivors:
         say(f"mutants.py: {len(survivors)} missed")
