@@ -93,6 +93,12 @@ SETS = [
     FileSet("sync", ["src/sync/*.rs"], ["--lib", *tests("backends")],
             tests("loom_monitor", "loom_pool", "loom_limit", "loom_shutdown", "loom_counter"),
             tests("shuttle_bugs")),
+    # The failing-execution tables (chapter 6): their unit tests, and the models whose traces
+    # the book includes, each compared with the committed text.
+    FileSet("trace", ["src/sync/trace/**"], ["--lib"],
+            tests("loom_counter", "loom_limit", "loom_shutdown", "loom_registry",
+                  "loom_linearizable"),
+            tests("shuttle_bugs"), env={"LIN_CASES": "16"}),
     # `Conn` is sans-IO: no threads, nothing for a model checker to interleave.
     FileSet("conn", ["src/conn/**"], ["--lib", *tests("conn_model")]),
     # The socket suites, for the event-loop engine only (their harness reads ENGINES).
