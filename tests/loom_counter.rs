@@ -5,39 +5,17 @@
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_counter -- --nocapture`
 #![cfg(loom)]
 
+#[path = "support/bug_models.rs"]
+mod bug_models;
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
+use bug_models::concurrent_connects;
 use loom_check::thread;
 use many_clients::counter::racy::RacyCounter;
 use many_clients::counter::{AtomicCounter, ClientGuard, Counter, LockedCounter};
-use many_clients::sync::trace::{self, Labels};
+use many_clients::sync::trace::Labels;
 use many_clients::sync::{Arc, Model};
-
-// ANCHOR: concurrent_connects
-/// Two clients connect and leave at once: the ids must be exactly {1, 2},
-/// and afterwards every count is exact. (`trace::op` names each client's
-/// operations in the trace printed if the model fails.)
-fn concurrent_connects<C: Counter + Default>() {
-    let counter = Arc::new(C::default());
-    let spawn_client = |counter: Arc<C>| {
-        thread::spawn(move || {
-            let client = trace::op_with("connect()", || ClientGuard::new(counter), |c| c.id());
-            let id = client.id();
-            trace::op("leave()", || drop(client));
-            id
-        })
-    };
-    let a = spawn_client(counter.clone());
-    let b = spawn_client(counter.clone());
-    let mut ids = vec![a.join().unwrap(), b.join().unwrap()];
-    ids.sort_unstable();
-    assert_eq!(ids, [1, 2], "duplicate or missing id: {ids:?}");
-    let s = counter.stats();
-    assert_eq!((s.active, s.served, s.issued), (0, 2, 2), "{s:?}");
-    assert!((1..=2).contains(&s.peak), "{s:?}");
-}
-// ANCHOR_END: concurrent_connects
 
 /// Two clients connect and leave while main reads the counts: every
 /// snapshot is consistent (nobody counted twice, never above the clients

@@ -5,62 +5,16 @@
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_registry -- --nocapture`
 #![cfg(loom)]
 
+#[path = "support/bug_models.rs"]
+mod bug_models;
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
-use loom_check::thread;
+use bug_models::every_connection_woken;
+use many_clients::registry::Roster;
 use many_clients::registry::buggy::ForgetfulRegistry;
-use many_clients::registry::{Registry, Roster};
-use many_clients::server::pipe::{PipeWaker, pipe};
-use many_clients::server::transport::{Stream, Wake};
-use many_clients::sync::{Arc, Model, trace};
-use std::io::Read;
-use std::mem::ManuallyDrop;
-
-// ANCHOR: every_connection_woken
-/// Two connections register and block reading their (in-memory) socket;
-/// main closes the registry and wakes every waker it got back — the server's
-/// own shutdown step. A connection refused by a closed registry knows
-/// shutdown has begun and leaves at once. Every thread must finish.
-fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default>() {
-    let registry = Arc::new(R::default());
-    let connections: Vec<_> = (1..=2)
-        .map(|id| {
-            let registry = registry.clone();
-            thread::spawn(move || {
-                // The client end stays open and silent: only a wake-up ends the read.
-                // When loom reports a deadlock it unwinds the blocked threads,
-                // and any destructor touching a loom lock during that unwind
-                // aborts the test binary. So nothing here drops implicitly:
-                // `ManuallyDrop` for the pipe ends, `insert`/`remove` rather
-                // than the `Registration` guard.
-                let (client, server_end) = pipe::<Model>();
-                let (client, mut server_end) =
-                    (ManuallyDrop::new(client), ManuallyDrop::new(server_end));
-                let waker = server_end.waker();
-                let insert = || registry.insert(id, waker).is_ok();
-                if trace::op_with(&format!("insert({id})"), insert, |ok| *ok) {
-                    let read = || server_end.read(&mut [0; 8]).unwrap();
-                    let n = trace::op_with("read()", read, |n| *n); // blocked in `read`
-                    assert_eq!(n, 0, "woken reads see EOF");
-                    registry.remove(id);
-                } // else registered too late: shutdown is already on
-                drop(ManuallyDrop::into_inner(server_end));
-                drop(ManuallyDrop::into_inner(client));
-            })
-        })
-        .collect();
-    let ids =
-        |entries: &Vec<(u64, _)>| format!("{:?}", entries.iter().map(|e| e.0).collect::<Vec<_>>());
-    for (id, waker) in trace::op_with("close()", || registry.close(), ids) {
-        trace::op(&format!("wake({id})"), || waker.wake());
-    }
-    for c in connections {
-        c.join().unwrap();
-    }
-    assert!(registry.is_empty());
-}
-// ANCHOR_END: every_connection_woken
+use many_clients::server::pipe::PipeWaker;
+use many_clients::sync::Model;
 
 /// No preemption bound: the whole search is 13 958 interleavings, about a
 /// second in release here.

@@ -6,13 +6,16 @@
 //! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_shutdown -- --nocapture`
 #![cfg(loom)]
 
+#[path = "support/bug_models.rs"]
+mod bug_models;
 #[path = "support/loom_check.rs"]
 mod loom_check;
 
+use bug_models::{drain_one_leaving, drain_two_leaving};
 use loom_check::thread;
 use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
 use many_clients::shutdown::{Drain, Shutdown};
-use many_clients::sync::{Arc, AtomicU64, Backend, Model, Ordering, trace};
+use many_clients::sync::{Arc, AtomicU64, Backend, Model, Ordering};
 
 /// A witness must be a model atomic: loom only switches threads at
 /// operations it can see. (The backend's, so its steps are in the trace.)
@@ -59,26 +62,6 @@ fn drain_returns_only_after_the_last_connection() {
     );
 }
 
-// ANCHOR: drain_two_leaving
-/// Two live connections leave on their own threads while main drains.
-fn drain_two_leaving<D: Drain + Default>() {
-    let drain = Arc::new(D::default());
-    let enter = || trace::op("try_enter()", || drain.try_enter().unwrap());
-    let guards = [enter(), enter()];
-    let leaving: Vec<_> = guards
-        .into_iter()
-        .map(|g| thread::spawn(move || trace::op("leave()", || drop(g))))
-        .collect();
-    trace::op_with("begin()", || drain.begin(), |live| *live);
-    trace::op("wait_drained()", || drain.wait_drained());
-    let live = trace::op_with("live()", || drain.live(), |live| *live);
-    assert_eq!(live, 0, "drain returned with live connections");
-    for t in leaving {
-        t.join().unwrap();
-    }
-}
-// ANCHOR_END: drain_two_leaving
-
 #[test]
 fn drain_with_two_leaving_never_hangs() {
     loom_check::explore(
@@ -93,14 +76,11 @@ fn drain_with_two_leaving_never_hangs() {
 /// reports the waiter blocked forever.
 #[test]
 fn unlocked_check_lost_wakeup_is_caught() {
-    let failure = loom_check::expect_bug("unlocked-check drain: 1 leaving vs wait", None, || {
-        let drain = Arc::new(UnlockedCheckDrain::<Model>::default());
-        let live = trace::op("try_enter()", || drain.try_enter().unwrap());
-        let leaving = thread::spawn(move || trace::op("leave()", || drop(live)));
-        trace::op_with("begin()", || drain.begin(), |live| *live);
-        trace::op("wait_drained()", || drain.wait_drained());
-        leaving.join().unwrap();
-    });
+    let failure = loom_check::expect_bug(
+        "unlocked-check drain: 1 leaving vs wait",
+        None,
+        drain_one_leaving::<UnlockedCheckDrain<Model>>,
+    );
     assert!(
         failure.message.contains("deadlock"),
         "unexpected failure: {failure:?}"

@@ -1,7 +1,7 @@
-//! Every buggy variant the book shows, caught by Shuttle too — in the same
-//! models the loom suite runs (`tests/loom_counter.rs`, `loom_limit.rs`,
-//! `loom_shutdown.rs`, `loom_registry.rs`), on Shuttle's primitives instead
-//! of loom's. Each bug is searched for with 21 seeds under PCT and under
+//! Every buggy variant the book shows, caught by Shuttle too — in the very
+//! models the loom suite runs (`tests/support/bug_models.rs`, shared with
+//! `tests/loom_counter.rs`, `loom_limit.rs`, `loom_shutdown.rs` and
+//! `loom_registry.rs`), on Shuttle's primitives instead of loom's. Each bug is searched for with 21 seeds under PCT and under
 //! the random scheduler; the test fails if any seed misses it, and prints
 //! the median number of schedules it took, which chapter 6.1's table sets
 //! beside loom's interleaving counts (`book/tools/gen_tables.py shuttle`).
@@ -13,25 +13,27 @@
 
 #[path = "support/bless.rs"]
 mod bless;
+#[path = "support/bug_models.rs"]
+mod bug_models;
 #[path = "support/shuttle_check.rs"]
 mod shuttle_check;
 
+use bug_models::{
+    concurrent_connects, drain_one_leaving, drain_two_leaving, every_connection_woken,
+    never_exceeded,
+};
+use many_clients::counter::AtomicCounter;
 use many_clients::counter::racy::RacyCounter;
-use many_clients::counter::{AtomicCounter, ClientGuard, Counter};
+use many_clients::limit::Limit;
 use many_clients::limit::buggy::CheckThenActLimit;
-use many_clients::limit::{Limit, Limiter};
 use many_clients::registry::buggy::ForgetfulRegistry;
 use many_clients::registry::{Registry, Roster};
-use many_clients::server::pipe::{PipeWaker, pipe};
-use many_clients::server::transport::{Stream, Wake};
+use many_clients::server::pipe::PipeWaker;
+use many_clients::shutdown::Shutdown;
 use many_clients::shutdown::buggy::{IfDrain, UnlockedCheckDrain};
-use many_clients::shutdown::{Drain, Shutdown};
-use many_clients::sync::{Arc, Backend, JoinHandle, Lock, Model};
-use shuttle::sync::atomic::{AtomicUsize, Ordering};
-use shuttle::thread;
+use many_clients::sync::{Arc, Backend, Lock, Model};
 use shuttle_check::Budget;
 use std::collections::HashMap;
-use std::io::Read;
 
 /// For the sound versions: the same models are small, so a few thousand
 /// schedules each cost well under a second in release.
@@ -46,28 +48,6 @@ fn assert_all_contain(messages: &[String], expected: &str) {
     for m in messages {
         assert!(m.contains(expected), "unexpected failure: {m}");
     }
-}
-
-// ---- the counter: tests/loom_counter.rs, `concurrent_connects` ----
-
-/// Two clients connect and leave at once: the ids must be exactly {1, 2}.
-fn concurrent_connects<C: Counter + Default>() {
-    let counter = Arc::new(C::default());
-    // Through the backend, so the spawns and joins are in the failing schedule's trace.
-    let spawn_client = |counter: Arc<C>| {
-        Model::spawn(String::new(), None, move || ClientGuard::new(counter).id()).unwrap()
-    };
-    let a = spawn_client(counter.clone());
-    let b = spawn_client(counter.clone());
-    let mut ids = vec![JoinHandle::join(a).unwrap(), JoinHandle::join(b).unwrap()];
-    ids.sort_unstable();
-    assert_eq!(ids, [1, 2], "duplicate or missing id: {ids:?}");
-    let s = counter.stats();
-    assert_eq!(
-        (s.active, s.served, s.issued),
-        (0, 2, 2),
-        "lost update in the counts: {s:?}"
-    );
 }
 
 #[test]
@@ -121,44 +101,6 @@ fn a_recorded_schedule_replays_the_lost_update() {
 }
 // ANCHOR_END: replay
 
-// ---- the limit: tests/loom_limit.rs, `never_exceeded` ----
-
-/// Takes a permit (blocking or not) and checks, with a witness count kept
-/// apart from the limit's own, that no more than `max` hold one at once.
-fn hold<L: Limiter>(limit: &Arc<L>, holders: &AtomicUsize, blocking: bool) {
-    let permit = if blocking {
-        limit.acquire()
-    } else {
-        limit.try_acquire()
-    };
-    if let Some(permit) = permit {
-        let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
-        assert!(
-            now <= limit.max(),
-            "limit exceeded: {now} holders, max {}",
-            limit.max()
-        );
-        holders.fetch_sub(1, Ordering::SeqCst);
-        drop(permit);
-    }
-}
-
-/// Max 1, three contenders: two `try_acquire`, one blocking `acquire`.
-fn never_exceeded<L: Limiter>(make: fn(usize) -> L) {
-    let limit = Arc::new(make(1));
-    let holders = Arc::new(AtomicUsize::new(0));
-    let contender = |blocking: bool| {
-        let (limit, holders) = (limit.clone(), holders.clone());
-        thread::spawn(move || hold(&limit, &holders, blocking))
-    };
-    let t1 = contender(false);
-    let t2 = contender(true);
-    hold(&limit, &holders, false);
-    t1.join().unwrap();
-    t2.join().unwrap();
-    assert_eq!(limit.in_use(), 0, "a slot leaked");
-}
-
 #[test]
 fn limit_never_exceeded() {
     shuttle_check::explore("limit: try/try/blocking, max 1", SOUND, || {
@@ -175,35 +117,6 @@ fn check_then_act_overshoot_is_caught() {
         || never_exceeded(CheckThenActLimit::<Model>::new),
     );
     assert_all_contain(&messages, "limit exceeded");
-}
-
-// ---- the drain: tests/loom_shutdown.rs ----
-
-/// One live connection leaves on its own thread while main drains.
-fn drain_one_leaving<D: Drain + Default>() {
-    let drain = Arc::new(D::default());
-    let live = drain.try_enter().unwrap();
-    let leaving = thread::spawn(move || drop(live));
-    drain.begin();
-    drain.wait_drained();
-    assert_eq!(drain.live(), 0, "drain returned with live connections");
-    leaving.join().unwrap();
-}
-
-/// Two live connections leave on their own threads while main drains.
-fn drain_two_leaving<D: Drain + Default>() {
-    let drain = Arc::new(D::default());
-    let guards = [drain.try_enter().unwrap(), drain.try_enter().unwrap()];
-    let leaving: Vec<_> = guards
-        .into_iter()
-        .map(|g| thread::spawn(move || drop(g)))
-        .collect();
-    drain.begin();
-    drain.wait_drained();
-    assert_eq!(drain.live(), 0, "drain returned with live connections");
-    for t in leaving {
-        t.join().unwrap();
-    }
 }
 
 #[test]
@@ -241,38 +154,6 @@ fn if_instead_of_while_is_caught() {
         drain_two_leaving::<IfDrain<Model>>,
     );
     assert_all_contain(&messages, "drain returned with live connections");
-}
-
-// ---- the registry: tests/loom_registry.rs, `every_connection_woken` ----
-
-/// Two connections register and block reading their (in-memory) socket;
-/// main closes the registry and wakes every waker it got back. A
-/// connection refused by a closed registry leaves at once. Every thread
-/// must finish. (No `ManuallyDrop` as in the loom model: Shuttle does not
-/// unwind the threads of a deadlocked schedule, it leaks them.)
-fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default>() {
-    let registry = Arc::new(R::default());
-    let connections: Vec<_> = (1..=2)
-        .map(|id| {
-            let registry = registry.clone();
-            thread::spawn(move || {
-                // The client end stays open and silent: only a wake-up ends the read.
-                let (_client, mut server_end) = pipe::<Model>();
-                if registry.insert(id, server_end.waker()).is_ok() {
-                    let n = server_end.read(&mut [0; 8]).unwrap(); // blocked in `read`
-                    assert_eq!(n, 0, "woken reads see EOF");
-                    registry.remove(id);
-                } // else registered too late: shutdown is already on
-            })
-        })
-        .collect();
-    for (_, waker) in registry.close() {
-        waker.wake();
-    }
-    for c in connections {
-        c.join().unwrap();
-    }
-    assert!(registry.is_empty());
 }
 
 #[test]

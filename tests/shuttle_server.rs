@@ -67,14 +67,7 @@ fn check(name: &str, scenario: Scenario, must_see: &[&str]) {
 fn greet_thread_per_connection_six_clients_limit_two() {
     check(
         "server: greet, thread each, 6 clients, limit 2, shutdown",
-        Scenario {
-            mode: Mode::Greet,
-            clients: 6,
-            max_connections: 2,
-            workers: None,
-            serve_one_first: false,
-            racy_counter: false,
-        },
+        Scenario::new(Mode::Greet, 6, 2, None),
         &["busy", "cut short by shutdown", "left in the backlog"],
     );
 }
@@ -83,14 +76,7 @@ fn greet_thread_per_connection_six_clients_limit_two() {
 fn greet_pool_of_two_eight_clients_limit_three() {
     check(
         "server: greet, pool of 2, 8 clients, limit 3, shutdown",
-        Scenario {
-            mode: Mode::Greet,
-            clients: 8,
-            max_connections: 3,
-            workers: Some(2),
-            serve_one_first: false,
-            racy_counter: false,
-        },
+        Scenario::new(Mode::Greet, 8, 3, Some(2)),
         &["busy", "cut short by shutdown", "left in the backlog"],
     );
 }
@@ -99,14 +85,7 @@ fn greet_pool_of_two_eight_clients_limit_three() {
 fn echo_thread_per_connection_four_clients_limit_two() {
     check(
         "server: echo, thread each, 4 clients, limit 2, shutdown",
-        Scenario {
-            mode: Mode::Echo,
-            clients: 4,
-            max_connections: 2,
-            workers: None,
-            serve_one_first: false,
-            racy_counter: false,
-        },
+        Scenario::new(Mode::Echo, 4, 2, None),
         &["busy", "cut short by shutdown", "left in the backlog"],
     );
 }
@@ -118,12 +97,8 @@ fn echo_pool_of_two_five_clients_one_served_before_shutdown() {
     check(
         "server: echo, pool of 2, 5 clients, limit 3, one served first",
         Scenario {
-            mode: Mode::Echo,
-            clients: 5,
-            max_connections: 3,
-            workers: Some(2),
             serve_one_first: true,
-            racy_counter: false,
+            ..Scenario::new(Mode::Echo, 5, 3, Some(2))
         },
         &["busy", "cut short by shutdown", "left in the backlog"],
     );
@@ -136,12 +111,8 @@ fn echo_pool_of_two_five_clients_one_served_before_shutdown() {
 #[test]
 fn the_racy_counter_is_caught_in_the_whole_server() {
     let scenario = Scenario {
-        mode: Mode::Greet,
-        clients: 4,
-        max_connections: 4,
-        workers: None,
-        serve_one_first: false,
         racy_counter: true,
+        ..Scenario::new(Mode::Greet, 4, 4, None)
     };
     let coverage = Arc::new(Coverage::default());
     let messages = shuttle_check::measure(

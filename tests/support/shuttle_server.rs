@@ -32,6 +32,20 @@ pub struct Scenario {
     pub racy_counter: bool,
 }
 
+impl Scenario {
+    /// The sound server, shutdown arriving whenever the schedule puts it.
+    pub fn new(mode: Mode, clients: usize, max_connections: usize, workers: Option<usize>) -> Self {
+        Scenario {
+            mode,
+            clients,
+            max_connections,
+            workers,
+            serve_one_first: false,
+            racy_counter: false,
+        }
+    }
+}
+
 /// What the schedules of one model covered, summed over all of them: the
 /// model asserts at the end that each interesting case happened at least
 /// once, so a scenario that never reaches the limit or never shuts down
