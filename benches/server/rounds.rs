@@ -31,7 +31,7 @@ fn usage() -> (Duration, u64) {
 /// (server and clients together) hardly depends on what else the machine is doing, which
 /// makes it the steadier number on a busy box.
 ///
-/// `SERVER_BENCH_DRAIN=0` starts `thread` and `pool` with a zero drain timeout: they close
+/// `SERVER_BENCH_DRAIN=0` starts our engines with a zero drain timeout: they close
 /// right after shutting down writing, as the baselines do. That is *not* PROTOCOL.md's
 /// behaviour; it is there to measure what the drain costs (`thread+bare,greet,20,500,3`
 /// with and without it).

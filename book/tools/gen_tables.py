@@ -423,12 +423,13 @@ def bench():
 
 def paired(runs=3):
     """The targets, from SERVER_BENCH_PAIRED=9 runs of the server bench, one column per run."""
-    per_target = {}
+    per_target, latencies = {}, []
     for _ in range(runs):
         out = run(["cargo", "bench", "--bench", "server"], env={"SERVER_BENCH_PAIRED": "9"},
                   timeout=1800)
         for target, ratio, _ in re.findall(r"^target (.+?): ([\d.]+)x (met|MISSED)$", out, re.M):
             per_target.setdefault(target, []).append(float(ratio))
+        latencies += re.findall(r"^greet 100 p99 latency \(median over rounds\): (.+)$", out, re.M)
     head = "| target | " + " | ".join(f"run {i + 1}" for i in range(runs)) + " | median | |"
     lines = [head, "|---|" + "---:|" * (runs + 1) + "---|"]
     for target, ratios in per_target.items():
@@ -437,6 +438,9 @@ def paired(runs=3):
         lines.append(f"| {target.replace('>=', '≥')} | "
                      + " | ".join(f"{r:.2f}" for r in ratios)
                      + f" | {median:.2f} | {verdict} |")
+    if latencies:
+        lines += ["", "Greet, 100 clients, p99 latency (median over the rounds of each run):", ""]
+        lines += [f"* run {i + 1}: {text}" for i, text in enumerate(latencies)]
     write("bench-paired.md", "\n".join(lines), "paired",
           f"SERVER_BENCH_PAIRED=9 cargo bench --bench server, {runs} times",
           note="Each ratio is the median over 9 rounds; each round runs the same batch against "
@@ -444,23 +448,26 @@ def paired(runs=3):
 
 
 def probe():
-    """CPU and context switches per exchange, with PROTOCOL.md's drain and without it."""
-    spec = "thread+bare,greet,20,500,3"
-    text = []
-    for drain in ["1", "0"]:
-        env = {"SERVER_BENCH_PROBE": spec}
-        shown = f"SERVER_BENCH_PROBE={spec} cargo bench --bench server"
-        if drain == "0":
-            env["SERVER_BENCH_DRAIN"] = "0"
-            shown = "SERVER_BENCH_DRAIN=0 " + shown
-        out = run(["cargo", "bench", "--bench", "server"], env=env, timeout=1800)
-        text.append("$ " + shown)
-        text += [line for line in out.splitlines()
-                 if re.match(r"^(thread|bare|pool|tokio)\s+wall", line)]
-    write("probe-drain.txt", wrap("\n".join(text)), "probe", "")
-    write("probe-drain.md", "", "probe",
-          f"SERVER_BENCH_PROBE={spec} cargo bench --bench server, with and without "
-          "SERVER_BENCH_DRAIN=0")
+    """CPU and context switches per exchange, with PROTOCOL.md's drain and without it: the
+    thread engine against the bare server (chapter 11), the event loops against tokio
+    (chapter 12)."""
+    for spec, name in [("thread+bare,greet,20,500,3", "probe-drain"),
+                       ("events+tokio,greet,100,100,3", "probe-events-drain")]:
+        text = []
+        for drain in ["1", "0"]:
+            env = {"SERVER_BENCH_PROBE": spec}
+            shown = f"SERVER_BENCH_PROBE={spec} cargo bench --bench server"
+            if drain == "0":
+                env["SERVER_BENCH_DRAIN"] = "0"
+                shown = "SERVER_BENCH_DRAIN=0 " + shown
+            out = run(["cargo", "bench", "--bench", "server"], env=env, timeout=1800)
+            text.append("$ " + shown)
+            text += [line for line in out.splitlines()
+                     if re.match(r"^(thread|bare|pool|tokio|events)\s+wall", line)]
+        write(f"{name}.txt", wrap("\n".join(text)), "probe", "")
+        write(f"{name}.md", "", "probe",
+              f"SERVER_BENCH_PROBE={spec} cargo bench --bench server, with and without "
+              "SERVER_BENCH_DRAIN=0")
 
 
 def listeners():
