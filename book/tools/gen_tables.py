@@ -115,6 +115,11 @@ def run(cmd, env=None, check=True, timeout=None):
     print(f"running: {shown.strip()}", file=sys.stderr)
     proc = subprocess.run(cmd, env=full, cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
+    # The whole output too, for what a table leaves out (target/gen_tables/run.log).
+    log = ROOT / "target" / "gen_tables" / "run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as f:
+        f.write(f"\n$ {shown.strip()}   # {datetime.datetime.now():%Y-%m-%d %H:%M}\n{proc.stdout}")
     if check and proc.returncode != 0:
         sys.stderr.write(proc.stdout[-6000:])
         sys.exit(f"gen_tables.py: `{shown.strip()}` failed (exit {proc.returncode})")

@@ -14,7 +14,7 @@
 //! through a listening socket of its own: `SO_REUSEPORT` lets every loop
 //! bind the same port and the kernel spreads new connections over them
 //! ([`Listeners::PerLoop`]), or every loop watches one shared socket
-//! ([`Listeners::Shared`]); chapter 13 measures both.
+//! ([`Listeners::Shared`]); chapter 12 measures both.
 
 pub mod connection;
 pub mod control;
