@@ -19,6 +19,7 @@ support::engine_tests!(
     greet_client_that_closes_without_sending_gets_nothing,
     echo_answers_every_kind_of_line_in_order,
     echo_keeps_order_over_many_lines_in_one_write,
+    every_line_and_reply_is_reported_to_the_observer,
     echo_client_that_closes_at_once_gets_nothing,
     busy_answer_at_the_limit_takes_no_id,
     idle_echo_client_is_cut_after_the_timeout,
@@ -133,6 +134,23 @@ fn echo_keeps_order_over_many_lines_in_one_write(engine: Engine) {
     for i in 0..500 {
         c.expect_echo(&format!("line {i}"));
     }
+    c.half_close();
+    c.expect_rest(b"");
+    server.stop_when_idle();
+}
+
+/// The observer hears of every line read and every reply written, from every engine: what
+/// the timeline of `cargo run --example demo` and the tests' recorder are built from.
+fn every_line_and_reply_is_reported_to_the_observer(engine: Engine) {
+    let server = start(Mode::Echo, engine, |_| {});
+    let mut c = server.client();
+    for line in ["one", "two", "three"] {
+        c.exchange(line);
+    }
+    let id = server.recorder.id_of(c.local);
+    eventually("three lines and three replies reported", T, || {
+        server.recorder.lines(id) == (3, 3)
+    });
     c.half_close();
     c.expect_rest(b"");
     server.stop_when_idle();

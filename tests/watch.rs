@@ -197,3 +197,61 @@ fn one_echo_connection_narrated() {
     );
     bless::check_against_book("watch-echo.txt", &render(&lines), WATCH);
 }
+
+/// The event loop's queued output, watched: a client sends long lines and reads nothing until
+/// the server says (at `debug`) that a reply went into its queue, that is, until the socket
+/// took no more — the server's send buffer, which grows here up to 4 MiB, is full. Then the
+/// client reads, and every reply must arrive, in order: what the socket did not take at once
+/// goes out when it becomes writable. The socket suites never fill that buffer, so only this
+/// test takes the loop's `flush` path.
+#[test]
+fn the_event_loop_sends_what_it_had_to_queue() {
+    const LINES: usize = 128;
+    let (_turn, captured) = console();
+    let mut config = ServerConfig::new(Mode::Echo);
+    config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.engine = Engine::Events { loops: 1 };
+    let handle = Server::bind(config).and_then(Server::start).expect("start");
+    let stream = TcpStream::connect_timeout(&handle.local_addr(), TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    // 60,000 bytes a line, under the 64 KiB limit: 128 replies are about 7.7 MB.
+    let line = |i: usize| format!("{i:05} {}", "x".repeat(59_994));
+    let sender = std::thread::spawn(move || {
+        for i in 0..LINES {
+            writer
+                .write_all(format!("{}\n", line(i)).as_bytes())
+                .unwrap();
+        }
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let queued = || {
+        let console = captured.lock().unwrap();
+        console
+            .lines
+            .iter()
+            .any(|(_, l)| l.contains("reply queued"))
+    };
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !queued() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reply was ever queued: the client never filled the server's send buffer"
+        );
+        std::thread::yield_now();
+    }
+    let mut replies = io::BufReader::new(stream);
+    for i in 0..LINES {
+        let mut reply = String::new();
+        io::BufRead::read_line(&mut replies, &mut reply).unwrap();
+        if let Err(why) = many_clients::client::check_echo_reply(&reply, &line(i)) {
+            panic!("reply {i}: {why}");
+        }
+    }
+    let mut rest = Vec::new();
+    replies.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "nothing after the replies");
+    sender.join().unwrap();
+    handle.shutdown();
+    assert_eq!(handle.join().served, 1);
+}

@@ -6,10 +6,11 @@ Run through gen_tables.py, like every other table of the book:
     python3 book/tools/gen_tables.py mutants counter conn    # re-measure these sets only
     python3 book/tools/gen_tables.py mutants --table         # re-tabulate stored results
     python3 book/tools/gen_tables.py mutants --list          # the sets, their files and tests
+    python3 book/tools/gen_tables.py mutants --retry events  # only what was missed, again
 
 Two sets are sampled (`sample=4` below: every fourth mutant, spread over the files by
 cargo-mutants' round-robin shard), because measuring all of them would cost hours here: the
-event loop, whose mutants each run three socket suites, and the trace recorder. Their rows say
+event loop, whose mutants each run the socket suites, and the trace recorder. Their rows say
 "1 in 4"; set `sample=1` to measure them whole.
 
 cargo-mutants (https://mutants.rs) makes one *mutant* per small change it can make to a function
@@ -111,9 +112,11 @@ SETS = [
     # `Conn` is sans-IO: no threads, nothing for a model checker to interleave.
     FileSet("conn", ["src/conn/**"], ["--lib", *tests("conn_model")]),
     # The socket suites, for the event-loop engine only (their harness reads ENGINES).
-    # Sampled: about 200 mutants, each running three socket suites, would take two hours.
+    # Sampled: about 200 mutants, each running the socket suites, would take hours. `watch`
+    # is the one test that fills a socket's send buffer (the loop's queued output).
     FileSet("events", ["src/server/events/**"],
-            ["--lib", *tests("server_protocol", "server_shutdown", "hostile")],
+            ["--lib", *tests("server_protocol", "server_concurrency", "server_shutdown",
+                             "hostile", "hostile_fds", "watch")],
             tests("loom_events"), env={"ENGINES": "events"}, sample=4),
 ]
 # ANCHOR_END: sets
@@ -173,9 +176,10 @@ def regex_escape(text):
     return "".join("\\" + c if c in r"\.+*?()|[]{}^$#&-~" else c for c in text)
 
 
-def cargo_mutants(fileset, kind, selection, only=None):
-    """One cargo-mutants run in place in the scratch tree; returns its outcomes.json, parsed."""
-    out = RESULTS / fileset.name / kind
+def cargo_mutants(fileset, kind, selection, only=None, suffix=""):
+    """One cargo-mutants run in place in the scratch tree; returns its outcomes.json, parsed.
+    Its files go to target/mutants/SET/KIND (KIND-retry for a retry)."""
+    out = RESULTS / fileset.name / (kind + suffix)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -238,21 +242,30 @@ def seconds(outcomes):
     return (end - start).total_seconds()
 
 
-def measure(fileset, commit):
+def measure(fileset, commit, retry=False):
     """Every run of one set; stores the merged result in target/mutants/SET/result.json.
-    `commit` says what the scratch tree was copied from."""
-    merged, took = {}, 0.0
+    `commit` says what the scratch tree was copied from. With `retry`, only the mutants the
+    stored result missed run again, through every run of the set as it is now (after tests
+    were added for them; the code they mutate must be unchanged, or their names would not
+    match), and the result keeps both commits."""
+    stored = json.loads((RESULTS / fileset.name / "result.json").read_text()) if retry else None
+    merged = {n: list(v) for n, v in stored["mutants"].items()} if stored else {}
+    took = stored["seconds"] if stored else 0.0
     for kind, selection in fileset.runs:
         missed = [name for name, (_, outcome, _) in merged.items() if outcome == "missed"]
         if merged and not missed:
             break
-        outcomes = cargo_mutants(fileset, kind, selection, only=missed if merged else None)
+        only = missed if merged else None
+        outcomes = cargo_mutants(fileset, kind, selection, only=only,
+                                 suffix="-retry" if retry else "")
         for name, (file, outcome) in mutant_outcomes(outcomes).items():
             merged[name] = [file, outcome, kind]
         took += seconds(outcomes)
-    result = {"set": fileset.name, "commit": commit, "sample": fileset.sample,
-              "date": datetime.date.today().isoformat(), "seconds": round(took),
-              "mutants": merged}
+    result = {"set": fileset.name, "commit": stored["commit"] if stored else commit,
+              "sample": fileset.sample, "date": datetime.date.today().isoformat(),
+              "seconds": round(took), "mutants": merged}
+    if stored:
+        result["retried"] = commit
     (RESULTS / fileset.name / "result.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -371,6 +384,8 @@ def tabulate(results):
         cells = [f"`{' '.join(selections[k])}`" if k in selections else "–"
                  for k in ("normal", "loom", "shuttle")]
         at = f"{result['commit']}, {result['date']}" if result else "not measured"
+        if result.get("retried"):
+            at += f"; its missed mutants again at {result['retried']}"
         minutes = f"{result['seconds'] / 60:.0f}" if result else "–"
         runs.append(f"| {fileset.name} | {', '.join(f'`{shown(g)}`' for g in fileset.globs)} | "
                     + " | ".join(cells) + f" | {f'`{env}`' if env else ''} | {minutes} | {at} |")
@@ -421,7 +436,7 @@ def main(argv):
         commit = gen_tables.commit()
         start = time.time()
         for fileset in [BY_NAME[w] for w in wanted] or SETS:
-            measure(fileset, commit)
+            measure(fileset, commit, retry="--retry" in argv)
         say(f"mutants.py: measured in {(time.time() - start) / 60:.0f} min")
     table, failures, survivors = tabulate(load_results())
     print(table)
