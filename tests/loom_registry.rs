@@ -43,7 +43,7 @@ fn shutdown_wakes_every_registered_connection() {
     loom_check::explore(
         "registry: 2 registering vs close",
         BOUND,
-        every_connection_woken::<Roster<PipeWaker<Model>, Model>>,
+        every_connection_woken::<Roster<PipeWaker<Model>, Model>, 2>,
     );
 }
 
@@ -55,7 +55,7 @@ fn forgetful_registry_missed_wakeup_is_caught() {
     let failure = loom_check::expect_bug(
         "forgetful registry: 2 registering vs close",
         BOUND,
-        every_connection_woken::<ForgetfulRegistry<PipeWaker<Model>, Model>>,
+        every_connection_woken::<ForgetfulRegistry<PipeWaker<Model>, Model>, 2>,
     );
     assert!(
         failure.message.contains("deadlock"),

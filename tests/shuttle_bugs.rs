@@ -161,7 +161,19 @@ fn shutdown_wakes_every_registered_connection() {
     shuttle_check::explore(
         "registry: 2 registering vs close",
         SOUND,
-        every_connection_woken::<Roster<PipeWaker<Model>, Model>>,
+        every_connection_woken::<Roster<PipeWaker<Model>, Model>, 2>,
+    );
+}
+
+/// Four connections registering while shutdown closes the registry: beyond
+/// what loom can exhaust (five threads is loom's limit, and the search grows
+/// far too fast before it), sampled here.
+#[test]
+fn shutdown_wakes_four_registering_connections() {
+    shuttle_check::explore(
+        "registry: 4 registering vs close",
+        SOUND,
+        every_connection_woken::<Roster<PipeWaker<Model>, Model>, 4>,
     );
 }
 
@@ -171,7 +183,7 @@ fn forgetful_registry_missed_wakeup_is_caught() {
         "forgetful",
         "forgetful registry: 2 registering vs close",
         &shuttle_check::BOTH,
-        every_connection_woken::<ForgetfulRegistry<PipeWaker<Model>, Model>>,
+        every_connection_woken::<ForgetfulRegistry<PipeWaker<Model>, Model>, 2>,
     );
     assert_all_contain(&messages, "deadlock");
 }
@@ -220,8 +232,11 @@ impl Registry<PipeWaker<Model>> for HashRoster {
 /// from the hash map, not from the schedule.
 #[test]
 fn a_hash_map_registry_is_caught_being_nondeterministic() {
-    let failure =
-        shuttle_check::nondeterminism_must_be_found(every_connection_woken::<HashRoster>, 5, 100);
+    let failure = shuttle_check::nondeterminism_must_be_found(
+        every_connection_woken::<HashRoster, 2>,
+        5,
+        100,
+    );
     assert!(
         failure.contains("possible nondeterminism"),
         "unexpected failure: {failure}"

@@ -132,13 +132,13 @@ pub fn drain_two_leaving<D: Drain + Default>() {
 // ANCHOR_END: drain_two_leaving
 
 // ANCHOR: every_connection_woken
-/// Two connections register and block reading their (in-memory) socket;
-/// main closes the registry and wakes every waker it got back — the server's
-/// own shutdown step. A connection refused by a closed registry knows
-/// shutdown has begun and leaves at once. Every thread must finish.
-pub fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default>() {
+/// `N` connections (two for loom, four for Shuttle) register and block reading
+/// their (in-memory) socket; main closes the registry and wakes every waker it
+/// got back — the server's own shutdown step. A connection refused by a closed
+/// registry knows shutdown has begun and leaves at once. All must finish.
+pub fn every_connection_woken<R: Registry<PipeWaker<Model>> + Default, const N: u64>() {
     let registry = Arc::new(R::default());
-    let connections: Vec<_> = (1..=2)
+    let connections: Vec<_> = (1..=N)
         .map(|id| {
             let registry = registry.clone();
             spawn(move || {
