@@ -2,7 +2,7 @@
 
 Run through gen_tables.py, like every other table of the book:
 
-    python3 book/tools/gen_tables.py mutants                 # every file set (about an hour)
+    python3 book/tools/gen_tables.py mutants                 # every file set (an hour or two)
     python3 book/tools/gen_tables.py mutants counter conn    # re-measure these sets only
     python3 book/tools/gen_tables.py mutants --table         # re-tabulate stored results
     python3 book/tools/gen_tables.py mutants --list          # the sets, their files and tests

@@ -236,7 +236,7 @@ fn describe_failure(failure: &Failure, layout: &Layout, labels: Labels) -> Strin
 
 /// Splits a long line (loom's deadlock report is one) at spaces, so no part
 /// is wider than `width`; the parts after the first are indented.
-fn wrap(line: &str, width: usize) -> Vec<String> {
+pub(super) fn wrap(line: &str, width: usize) -> Vec<String> {
     if line.chars().count() <= width {
         return vec![line.to_string()];
     }

@@ -151,7 +151,7 @@ pub(super) fn svg(trace: &Trace, labels: &Labels, title: &str) -> String {
 
 /// The failure in lines that fit the picture's width: the first line of the
 /// message, cut at ": " into pieces of at most 50 characters.
-fn failure_text(failure: &Failure) -> Vec<String> {
+pub(super) fn failure_text(failure: &Failure) -> Vec<String> {
     let first = failure.message.lines().next().unwrap_or_default();
     let mut lines = vec![String::from("✗ ")];
     for piece in first.split_inclusive(": ") {

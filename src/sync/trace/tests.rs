@@ -364,3 +364,73 @@ fn long_failure_lines_are_wrapped_to_the_column() {
         "nothing lost in the wrapping: {text}"
     );
 }
+
+/// A model-level operation may contain another (`op` inside `op`): each row
+/// shows its own result, a yield is named as the reason for the switch, and
+/// an operation that neither returned nor was stuck, in a thread that did
+/// not panic, is `(unfinished)`. (From cargo-mutants survivors: the book's
+/// traces have no nesting, no yield, no unfinished operation.)
+#[test]
+fn nested_operations_yields_and_unfinished_ones() {
+    let a = ObjId(0);
+    let load = Op::Load {
+        obj: a,
+        value: Value::U64(0),
+    };
+    let trace = Trace {
+        objects: vec![object(Kind::Atomic, Some(Value::U64(0)))],
+        steps: vec![
+            did(0, Op::Spawn { thread: 1 }, at("m.rs", 1)),
+            step(1, Event::Begin("outer()".into()), None),
+            step(1, Event::Begin("inner()".into()), None),
+            did(1, load.clone(), at("m.rs", 2)),
+            step(1, Event::End(Some("5".into())), None),
+            did(1, Op::Yield, at("m.rs", 3)),
+            step(0, Event::Begin("stuck()".into()), None),
+            did(0, load, at("m.rs", 4)),
+            step(1, Event::End(Some("7".into())), None),
+        ],
+        failure: Some(Failure {
+            thread: 1,
+            message: "boom".into(),
+            at: Some(("m.rs".into(), 5)),
+        }),
+    };
+    let text = trace.render(&Labels::Main);
+    assert!(text.contains("| outer() → 7 "), "{text}");
+    assert!(text.contains("|   inner() → 5 "), "{text}");
+    assert!(text.contains("switch (yields)"), "{text}");
+    assert!(text.contains("stuck() (unfinished)"), "{text}");
+    assert!(!text.contains("panicked |"), "{text}");
+}
+
+/// Wrapping splits at the last space that keeps a line within the width,
+/// never one character past it.
+#[test]
+fn wrapping_stops_at_the_width_exactly() {
+    for width in 10..30 {
+        let line = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj";
+        for part in super::render::wrap(line, width) {
+            assert!(part.chars().count() <= width, "{width}: {part:?}");
+        }
+    }
+}
+
+/// The picture's failure text keeps a first piece longer than a line on the
+/// `✗` line, instead of leaving the mark alone on a line of its own.
+#[test]
+fn the_pictures_failure_text_never_leaves_the_mark_alone() {
+    let failure = Failure {
+        thread: 0,
+        message: format!("{}: and more", "x".repeat(60)),
+        at: None,
+    };
+    let lines = super::svg::failure_text(&failure);
+    assert!(lines[0].starts_with("✗ x"), "{lines:?}");
+}
+
+/// A wrapper call inside another call is looked through as well.
+#[test]
+fn names_look_through_nested_calls() {
+    assert_eq!(assigned_name("let x = foo(Arc::new(").as_deref(), Some("x"));
+}
