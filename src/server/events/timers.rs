@@ -90,6 +90,7 @@ mod tests {
         // Later: stays where it is.
         assert_eq!(timers.file(a, filed_a, Some(s(90))), Some(s(60)));
         assert_eq!(timers.len(), 1);
+        assert!(!timers.is_empty());
         // Earlier: moves.
         let filed_a = timers.file(a, filed_a, Some(s(1)));
         assert_eq!(filed_a, Some(s(1)));
