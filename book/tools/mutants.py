@@ -10,8 +10,8 @@ Run through gen_tables.py, like every other table of the book:
 
 Two sets are sampled (`sample=4` below: every fourth mutant, spread over the files by
 cargo-mutants' round-robin shard), because measuring all of them would cost hours here: the
-event loop, whose mutants each run the socket suites, and the trace recorder. Their rows say
-"1 in 4"; set `sample=1` to measure them whole.
+event loop, whose mutants each run the socket suites, and the trace recorder. Their rows are
+marked ¼; set `sample=1` to measure them whole.
 
 cargo-mutants (https://mutants.rs) makes one *mutant* per small change it can make to a function
 (return a default value, replace `<` with `<=`, delete a `!`, ...), builds it and runs tests on it.
@@ -323,15 +323,16 @@ def tabulate(results):
     excluded_set = set(excluded)
     reasons = equivalents()
 
-    rows = ["| file | mutants | caught | of which by a model | missed | unviable | timeout | "
-            "equivalent | caught of viable |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    # Narrow headers and short paths: the table must fit the book's column. (The equivalent
+    # mutants have a table of their own below.)
+    rows = ["| file | caught | by a model | missed | unviable | timeout | score |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     survivors, failures = [], []
-    totals = [0] * 7
+    totals = [0] * 5
     for fileset in SETS:
         result = results.get(fileset.name)
         if not result:
-            rows.append(f"| *{fileset.name}: not measured* | | | | | | | | |")
+            rows.append(f"| *{fileset.name}: not measured* | | | | | | |")
             continue
         # A mutant excluded since this set was measured no longer counts.
         measured = {n: v for n, v in result["mutants"].items() if n not in excluded_set}
@@ -341,21 +342,22 @@ def tabulate(results):
             count = {k: sum(1 for _, o, _ in mine if o == k)
                      for k in ("caught", "missed", "unviable", "timeout")}
             by_loom = sum(1 for _, o, r in mine if o == "caught" and r != "normal")
-            equivalent = sum(1 for m in excluded if m.split(":", 1)[0] == file)
             detected = count["caught"] + count["timeout"]
             viable = detected + count["missed"]
-            row = [len(mine), count["caught"], by_loom, count["missed"], count["unviable"],
-                   count["timeout"], equivalent]
+            row = [count["caught"], by_loom, count["missed"], count["unviable"],
+                   count["timeout"]]
             totals = [a + b for a, b in zip(totals, row)]
             sample = result.get("sample", 1)
-            label = f"`{file}`" + (f" (1 in {sample})" if sample > 1 else "")
+            short = file.removeprefix("src/").removeprefix("server/")
+            label = f"`{short}`" + (" ¼" if sample == 4 else
+                                                          f" (1 in {sample})" if sample > 1 else "")
             rows.append(f"| {label} | " + " | ".join(str(x) for x in row)
                         + f" | {pct(detected, viable)} |")
             survivors += sorted(n for n, o, _ in mine if o == "missed")
             strict = any(file.startswith(p) for p in NONE_MISSED)
             if (strict and count["missed"]) or (viable and 100 * detected / viable < GOAL):
                 failures.append(file)
-    detected, viable = totals[1] + totals[5], totals[1] + totals[3] + totals[5]
+    detected, viable = totals[0] + totals[4], totals[0] + totals[2] + totals[4]
     rows.append("| **all** | " + " | ".join(f"**{x}**" for x in totals)
                 + f" | **{pct(detected, viable)}** |")
 
@@ -374,21 +376,21 @@ def tabulate(results):
             lines.append(f"| `{name.split(':', 1)[0]}` | `{described}` | {why} |")
         body.append("\n".join(lines))
 
-    runs = ["| set | files | normal run: `cargo test` | `--cfg loom`, `--release` | "
-            "`--cfg shuttle`, `--release` | environment | minutes | measured at |",
-            "|---|---|---|---|---|---|---:|---|"]
+    # A list, not a table: the test selections are long.
+    runs = ["How each set was measured (`cargo test` arguments of each run; loom and Shuttle "
+            "runs are `--release` under their `--cfg`):", ""]
     for fileset in SETS:
         result = results.get(fileset.name, {})
         env = " ".join(f"{k}={v}" for k, v in fileset.env.items())
-        selections = dict(fileset.runs)
-        cells = [f"`{' '.join(selections[k])}`" if k in selections else "–"
-                 for k in ("normal", "loom", "shuttle")]
+        cells = [f"{kind} `{' '.join(selection)}`" for kind, selection in fileset.runs]
         at = f"{result['commit']}, {result['date']}" if result else "not measured"
         if result.get("retried"):
             at += f"; its missed mutants again at {result['retried']}"
-        minutes = f"{result['seconds'] / 60:.0f}" if result else "–"
-        runs.append(f"| {fileset.name} | {', '.join(f'`{shown(g)}`' for g in fileset.globs)} | "
-                    + " | ".join(cells) + f" | {f'`{env}`' if env else ''} | {minutes} | {at} |")
+        minutes = f"{result['seconds'] / 60:.0f} min" if result else "–"
+        files = ", ".join(f"`{shown(g)}`" for g in fileset.globs)
+        sampled = f", 1 mutant in {fileset.sample}" if fileset.sample > 1 else ""
+        runs.append(f"- **{fileset.name}** ({files}{f', `{env}`' if env else ''}{sampled}): "
+                    + "; ".join(cells) + f". {minutes}, measured at {at}.")
     body.append("\n".join(runs))
     return "\n\n".join(body), failures, survivors
 
@@ -403,12 +405,12 @@ def load_results():
 
 
 NOTE = ("A mutant is *caught* if some run catches it: the set's normal tests, or, for what they "
-        "missed, its loom models, then its Shuttle models; *of which by a model* counts those "
-        "only a model checker caught. *Caught of viable* is (caught + timeout) / (caught + "
-        "missed + timeout). Each set runs its own tests, as the last table says; *minutes* is "
-        f"the time of its runs. cargo-mutants {CARGO_MUTANTS}, each mutant built incrementally "
-        "in a scratch copy. A file marked *1 in 4* was sampled: every fourth of its set's mutants, "
-        "chosen by cargo-mutants' round-robin shard.")
+        "missed, its loom models, then its Shuttle models. *By a model*: of those caught, caught only by a "
+        "model checker. *Score*: (caught + timeout) / (caught + missed + timeout). Each set "
+        "runs its own tests, as the list says, with the time its runs took. "
+        f"cargo-mutants {CARGO_MUTANTS}, each mutant built "
+        "incrementally in a scratch copy. A file marked ¼ was sampled: every fourth of its set's "
+        "mutants, chosen by cargo-mutants' round-robin shard.")
 
 
 def main(argv):
