@@ -254,4 +254,23 @@ fn the_event_loop_sends_what_it_had_to_queue() {
     sender.join().unwrap();
     handle.shutdown();
     assert_eq!(handle.join().served, 1);
+    // It stopped reading past 64 KiB queued, and read again once half of that was left.
+    let queued = |what: &str| -> Vec<usize> {
+        let console = captured.lock().unwrap();
+        let lines = console.lines.iter().filter(|(_, l)| l.contains(what));
+        let field = |l: &str| l.split("queued=").nth(1)?.split(' ').next()?.parse().ok();
+        lines
+            .map(|(_, l)| field(l).expect("a queued= field"))
+            .collect()
+    };
+    let (paused, resumed) = (queued("reading paused"), queued("reading resumed"));
+    assert!(!paused.is_empty(), "the loop never stopped reading");
+    assert!(
+        paused.iter().all(|&n| n > 64 * 1024),
+        "paused at {paused:?}"
+    );
+    assert!(
+        resumed.iter().all(|&n| n <= 32 * 1024),
+        "resumed at {resumed:?}"
+    );
 }

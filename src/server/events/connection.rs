@@ -344,7 +344,7 @@ impl Connection {
     fn after_flush(&mut self, now: Now, shared: &Shared<Std>) -> Status {
         if self.paused && self.out.len() <= OUT_LIMIT / 2 {
             self.paused = false;
-            tracing::debug!("reading resumed");
+            tracing::debug!(queued = self.out.len(), "reading resumed");
         }
         if !self.out.is_empty() {
             return Status::Open;
