@@ -26,14 +26,23 @@ pub struct Client {
     pub reader: BufReader<TcpStream>,
     /// The client's end of the connection: the `peer` of the server's events about it.
     pub local: SocketAddr,
+    /// When `connect` began: before the server could accept the connection, so a time counted
+    /// from it is never shorter than the server's own (an idle cut measured from after
+    /// `connect` returned could come "early" by however late this thread ran; seen in CI).
+    pub connecting: Instant,
 }
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
+        let connecting = Instant::now();
         let stream = TcpStream::connect_timeout(&addr, T).expect("connect");
-        Client::from_stream(stream)
+        Client {
+            connecting,
+            ..Client::from_stream(stream)
+        }
     }
 
+    /// A client on a stream connected elsewhere: its `connecting` is now.
     pub fn from_stream(stream: TcpStream) -> Client {
         stream.set_nodelay(true).expect("nodelay");
         stream.set_read_timeout(Some(T)).expect("read timeout");
@@ -42,6 +51,7 @@ impl Client {
         Client {
             reader: BufReader::new(stream),
             local,
+            connecting: Instant::now(),
         }
     }
 
@@ -121,16 +131,16 @@ impl Client {
 
     /// Sends `bytes` one at a time, `every` apart (reading in between: the wait for a reply *is*
     /// the pause), like a slowloris. Stops sending and half-closes once an `error: ` line has
-    /// come, or when `bytes` run out. Returns each line received with when it came (from the
-    /// call), and how the connection ended.
+    /// come, or when `bytes` run out. Returns each line received with when it came (counted
+    /// from [`Client::connecting`]), and how the connection ended.
     pub fn trickle(
         &mut self,
         bytes: impl IntoIterator<Item = u8>,
         every: Duration,
         within: Duration,
     ) -> (Vec<(Duration, Vec<u8>)>, End) {
-        let started = Instant::now();
-        let deadline = started + within;
+        let started = self.connecting;
+        let deadline = Instant::now() + within;
         let mut bytes = bytes.into_iter();
         let mut writing = true;
         let mut partial = Vec::new();

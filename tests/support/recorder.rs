@@ -1,7 +1,8 @@
 //! The observer every test server gets ([`super::start`] installs it): it records every event
 //! the server reports, keeps what tests ask about indexed (who is who, who has closed, lines read
 //! and answered, which thread serves whom), lets a test wait for an event, and panics on the
-//! event a test chooses, which is how the tests make a handler panic.
+//! event a test chooses, which is how the tests make a handler panic — or stops on it until the
+//! test lets it go, which is how a test keeps a server thread busy at a chosen point.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -27,6 +28,20 @@ pub struct Recorder {
     seen: Mutex<Seen>,
     changed: Condvar,
     panic_when: Mutex<Option<PanicRule>>,
+    hold_when: Mutex<Option<PanicRule>>,
+}
+
+/// Where the hold set by [`Recorder::hold_when`] stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Hold {
+    #[default]
+    Off,
+    /// Set: the next event the rule picks stops its thread.
+    Armed,
+    /// A server thread is stopped in the observer.
+    Holding,
+    /// Let go (and never taken again).
+    Released,
 }
 
 /// Every event, and indexes over them: a test with thousands of connections asks about one
@@ -49,6 +64,7 @@ struct Seen {
     /// Those events come from the thread serving it (`client-{id}`, a pool's `worker-{i}`, an
     /// event loop's `events-{i}`).
     handlers: HashMap<u64, String>,
+    hold: Hold,
 }
 
 impl Seen {
@@ -96,6 +112,12 @@ impl Observer for Recorder {
     fn event(&self, event: &Event) {
         lock(&self.seen).record(event);
         self.changed.notify_all();
+        if lock(&self.hold_when)
+            .as_ref()
+            .is_some_and(|rule| rule(event))
+        {
+            self.hold_here();
+        }
         let fire = lock(&self.panic_when)
             .as_ref()
             .is_some_and(|rule| rule(event));
@@ -121,6 +143,43 @@ impl Recorder {
     /// reports it.
     pub fn panic_when(&self, rule: impl Fn(&Event) -> bool + Send + Sync + 'static) {
         *lock(&self.panic_when) = Some(Box::new(rule));
+    }
+
+    /// Makes the first event `rule` picks stop the server thread reporting it, inside the
+    /// observer, until [`Recorder::release`] (or [`SETTLE`] passes): that thread is then busy,
+    /// as if serving something slow, at a point the test chose.
+    pub fn hold_when(&self, rule: impl Fn(&Event) -> bool + Send + Sync + 'static) {
+        *lock(&self.hold_when) = Some(Box::new(rule));
+        lock(&self.seen).hold = Hold::Armed;
+    }
+
+    /// Waits (within [`SETTLE`]) until a server thread is held.
+    pub fn wait_held(&self) {
+        let deadline = Instant::now() + SETTLE;
+        let held = |seen: &Seen| (seen.hold != Hold::Armed).then_some(());
+        assert!(
+            self.wait_until(deadline, held).is_some(),
+            "not within {SETTLE:?}: an event the hold picks"
+        );
+    }
+
+    /// Lets the held thread go on.
+    pub fn release(&self) {
+        lock(&self.seen).hold = Hold::Released;
+        self.changed.notify_all();
+    }
+
+    fn hold_here(&self) {
+        let mut seen = lock(&self.seen);
+        if seen.hold != Hold::Armed {
+            return;
+        }
+        seen.hold = Hold::Holding;
+        self.changed.notify_all();
+        drop(seen);
+        let released = |seen: &Seen| (seen.hold == Hold::Released).then_some(());
+        // Never forever: a test that forgets to release fails on its own deadlines instead.
+        let _ = self.wait_until(Instant::now() + SETTLE, released);
     }
 
     /// Every event so far, in order.

@@ -142,10 +142,10 @@ impl<C: Clock> EventLoop<C> {
                 match token {
                     LISTENER => self.listener_ready = true,
                     NUDGE => {} // the orders are read below, after every poll
-                    token => self.on_event(token, readable, writable, now),
+                    token => self.on_event(token, readable, writable),
                 }
             }
-            self.read_ready(now);
+            self.read_ready();
             self.accept(now);
             self.fire_timers(now);
             let new = self.orders.read(&*self.shared.shutdown, &self.control);
@@ -206,7 +206,11 @@ impl<C: Clock> EventLoop<C> {
         }
     }
 
-    fn on_event(&mut self, token: Token, readable: bool, writable: bool, now: Now) {
+    /// Each connection's step reads the clock afresh: what it reads now
+    /// may have arrived after the turn began, and a deadline counted from
+    /// the turn's start would fire early.
+    fn on_event(&mut self, token: Token, readable: bool, writable: bool) {
+        let now = self.clock.now();
         self.with_connection(token, now, |c, buf, shared| {
             if writable && let Status::Done(ending) = c.on_writable(now, shared) {
                 return Status::Done(ending);
@@ -219,13 +223,14 @@ impl<C: Clock> EventLoop<C> {
     }
 
     /// Connections left with more to read get another turn.
-    fn read_ready(&mut self, now: Now) {
+    fn read_ready(&mut self) {
         for _ in 0..self.ready.len() {
             let Some(token) = self.ready.pop_front() else {
                 break;
             };
             let wants = matches!(self.slots.get(token.0 - FIRST), Some(Some(c)) if c.wants_read());
             if wants {
+                let now = self.clock.now();
                 self.with_connection(token, now, |c, buf, shared| {
                     c.on_readable(buf, READ_BUDGET, now, shared)
                 });
@@ -278,7 +283,10 @@ impl<C: Clock> EventLoop<C> {
             match listener.accept() {
                 Ok((stream, peer)) => {
                     self.accept_errors.recovered();
-                    self.admit(stream, peer, now);
+                    // Its idle time counts from now, not from the turn's start: it may have
+                    // connected since (the turn served others first), and would be cut early.
+                    let accepted = self.clock.now();
+                    self.admit(stream, peer, accepted);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.listener_ready = false;
