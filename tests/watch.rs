@@ -85,10 +85,19 @@ fn console() -> (MutexGuard<'static, ()>, Arc<Mutex<Console>>) {
 /// Runs one connection against a fresh server and returns the console, with
 /// the client's port (different every run) replaced by `PORT`.
 fn watch(mode: Mode, client: impl FnOnce(SocketAddr) -> SocketAddr) -> Vec<(Stream, String)> {
+    watch_on(Engine::Thread, mode, client)
+}
+
+/// [`watch`] on any engine.
+fn watch_on(
+    engine: Engine,
+    mode: Mode,
+    client: impl FnOnce(SocketAddr) -> SocketAddr,
+) -> Vec<(Stream, String)> {
     let (_turn, captured) = console();
     let mut config = ServerConfig::new(mode);
     config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.engine = Engine::Thread;
+    config.engine = engine;
     let server = Server::bind(config).expect("bind");
     let addr = server.local_addr();
     let handle = server.start().expect("start");
@@ -273,4 +282,88 @@ fn the_event_loop_sends_what_it_had_to_queue() {
         resumed.iter().all(|&n| n <= 32 * 1024),
         "resumed at {resumed:?}"
     );
+}
+
+/// Every engine, for the tests below (one event loop, so the queue test's client has it alone).
+const ENGINES: [Engine; 3] = [
+    Engine::Thread,
+    Engine::Pool { workers: 2 },
+    Engine::Events { loops: 1 },
+];
+
+/// A connection with a receive window of a few KiB (set before connecting, so it is small from
+/// the start): the server's writes to it stall soon, and go out a little at a time.
+fn small_window(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect_timeout(&addr.into(), TIMEOUT).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream
+}
+
+/// An abortive close: `SO_LINGER` 0, so the kernel sends a reset instead of a FIN.
+fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
+/// A reset while the server waits for the next line is a failed read, not the end of input:
+/// the log says so on every engine (a reset read as a clean close would hide a broken client).
+#[test]
+fn a_reset_while_the_server_reads_is_a_failed_read() {
+    for engine in ENGINES {
+        let lines = watch_on(engine, Mode::Echo, |addr| {
+            let mut client = EchoClient::connect(addr, TIMEOUT).unwrap();
+            client.exchange("hello").unwrap();
+            let stream = client.stream().try_clone().unwrap();
+            let local = stream.local_addr().unwrap();
+            drop(client);
+            reset(stream);
+            local
+        });
+        let text = render(&lines);
+        let said = |what: &str| text.contains(what);
+        assert!(
+            said("read failed: Connection reset by peer") && said("ended: ReadFailed"),
+            "{engine:?}: {text}"
+        );
+        assert!(!said("end of input"), "{engine:?}: {text}");
+    }
+}
+
+/// A reset while replies wait for the client to read them is a failed write: the server stops
+/// writing at once (it must not try again and again), on every engine. The client sends long
+/// lines and reads nothing until its own writes stall: the server has stopped reading it, its
+/// replies held up (an event loop's queue past its bound, a thread blocked in `write`).
+#[test]
+fn a_reset_while_replies_wait_is_a_failed_write() {
+    for engine in ENGINES {
+        let lines = watch_on(engine, Mode::Echo, |addr| {
+            let mut stream = small_window(addr);
+            let local = stream.local_addr().unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let line = format!("{}\n", "x".repeat(30_000));
+            let deadline = std::time::Instant::now() + TIMEOUT;
+            // Until a write takes nothing for 200 ms: the server's reading has stopped.
+            while stream.write(line.as_bytes()).is_ok() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{engine:?}: never stalled"
+                );
+            }
+            reset(stream);
+            local
+        });
+        let text = render(&lines);
+        let said = |what: &str| text.contains(what);
+        assert!(
+            said("write failed: ") && said("ended: WriteFailed"),
+            "{engine:?}: {text}"
+        );
+    }
 }

@@ -136,9 +136,7 @@ pub fn drive<S: Stream, C: Clock + ?Sized>(
             Ok(n) => {
                 tracing::trace!(bytes = n, "read");
                 conn.handle_data(&buf[..n], now);
-                if n == buf.len() && buf.len() < conn.read_buf_len() {
-                    buf.resize(conn.read_buf_len(), 0);
-                }
+                buf.resize(grown(buf.len(), n, conn.read_buf_len()), 0);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 armed = None;
@@ -298,6 +296,13 @@ impl<S: Stream> Stream for NoWait<S> {
     }
 }
 // ANCHOR_END: answer_without_waiting
+
+/// The read buffer's next length, after a read of `n` bytes into `len`: all of `most` once a
+/// read filled it (more is waiting, most likely a long line), else unchanged — so a connection
+/// that only ever sends short lines keeps a small buffer for its whole life.
+fn grown(len: usize, n: usize, most: usize) -> usize {
+    if n == len && len < most { most } else { len }
+}
 
 fn read_failed(e: io::Error) -> Ending {
     tracing::debug!("read failed: {e}");

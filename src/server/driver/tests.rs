@@ -227,3 +227,15 @@ fn lines_longer_than_the_first_read_buffer_are_echoed_whole() {
         .collect();
     assert_eq!(echoed, [long.as_str(), "short", longer.as_str(), "last"]);
 }
+
+#[test]
+fn the_read_buffer_grows_only_when_a_read_fills_it() {
+    assert_eq!(grown(512, 512, 8192), 8192, "a full read: grow");
+    assert_eq!(grown(512, 511, 8192), 512, "room left: keep it small");
+    assert_eq!(grown(8192, 8192, 8192), 8192, "already at the most");
+    assert_eq!(
+        grown(8192, 100, 8192),
+        8192,
+        "never shrinks while the connection lives"
+    );
+}

@@ -7,7 +7,7 @@
 //! * **Replies queue up.** A write takes what fits in the socket's buffer;
 //!   the rest waits in [`Outgoing`] until the socket is writable again.
 //! * **A client that never reads is not allowed to make the queue grow.**
-//!   Past [`OUT_LIMIT`] queued bytes the connection stops reading — the
+//!   Past [`OUT_LIMIT`](super::outgoing::OUT_LIMIT) queued bytes the connection stops reading — the
 //!   client's later lines wait in the kernel — and a write that makes no
 //!   progress for the write timeout closes it (PROTOCOL.md: "a write that
 //!   makes no progress for `--idle-timeout` seconds").
@@ -26,11 +26,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 use tracing::Span;
-
-/// Queued reply bytes past which a connection stops reading until the client
-/// has taken some: the most memory a client that never reads can make the
-/// server hold for it, beyond the kernel's buffers.
-pub const OUT_LIMIT: usize = 64 * 1024;
 
 /// Whether a connection is still open after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,7 +252,7 @@ impl Connection {
                         tracing::debug!(bytes = len, queued = len, "reply queued");
                         self.out.push(&bytes, len);
                     }
-                    if self.out.len() > OUT_LIMIT && !self.paused {
+                    if self.out.is_over_limit() && !self.paused {
                         self.paused = true;
                         tracing::debug!(
                             queued = self.out.len(),
@@ -342,7 +337,7 @@ impl Connection {
     /// After queued bytes went out: stop the stall clock, resume reading,
     /// and do what waited for the queue to empty.
     fn after_flush(&mut self, now: Now, shared: &Shared<Std>) -> Status {
-        if self.paused && self.out.len() <= OUT_LIMIT / 2 {
+        if self.paused && self.out.has_room_to_read() {
             self.paused = false;
             tracing::debug!(queued = self.out.len(), "reading resumed");
         }

@@ -3,6 +3,11 @@
 
 use std::collections::VecDeque;
 
+/// Queued reply bytes past which a connection stops reading until the client
+/// has taken some: the most memory a client that never reads can make the
+/// server hold for it, beyond the kernel's buffers.
+pub const OUT_LIMIT: usize = 64 * 1024;
+
 /// Queued replies, kept only while the client is slower than the server.
 #[derive(Debug, Default)]
 pub struct Outgoing {
@@ -25,6 +30,18 @@ impl Outgoing {
     /// The bytes still to write.
     pub fn pending(&self) -> &[u8] {
         &self.bytes[self.start..]
+    }
+
+    /// Past the bound: the connection should stop reading.
+    pub fn is_over_limit(&self) -> bool {
+        self.len() > OUT_LIMIT
+    }
+
+    /// Down to half the bound: a connection that stopped reading may read
+    /// again. Not at the bound itself, or a slow reader would flip it between
+    /// paused and reading at every reply.
+    pub fn has_room_to_read(&self) -> bool {
+        self.len() <= OUT_LIMIT / 2
     }
 
     /// Whether nothing is queued.
@@ -63,6 +80,22 @@ impl Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_stops_past_the_bound_and_resumes_at_half_of_it() {
+        let mut out = Outgoing::default();
+        out.push(&vec![b'x'; OUT_LIMIT], OUT_LIMIT);
+        assert!(!out.is_over_limit(), "at the bound, not past it");
+        assert!(!out.has_room_to_read());
+        out.push(b"y", 1);
+        assert!(out.is_over_limit());
+        out.advance(OUT_LIMIT / 2);
+        assert_eq!(out.len(), OUT_LIMIT / 2 + 1);
+        assert!(!out.has_room_to_read(), "one byte more than half");
+        out.advance(1);
+        assert!(out.has_room_to_read(), "half");
+        assert!(!out.is_over_limit());
+    }
 
     #[test]
     fn outgoing_reports_each_reply_when_its_last_byte_goes_out() {
