@@ -118,6 +118,13 @@ SETS = [
             ["--lib", *tests("server_protocol", "server_concurrency", "server_shutdown",
                              "hostile", "hostile_fds", "watch")],
             tests("loom_events"), env={"ENGINES": "events"}, sample=4),
+    # The one interpreter of `Conn`'s actions for a thread or a pool worker: its unit tests
+    # over fake sockets, the socket suites for the thread engine, and the whole-server models
+    # that run it over in-memory pipes.
+    FileSet("driver", ["src/server/driver.rs"],
+            ["--lib", *tests("server_protocol", "server_concurrency", "server_shutdown",
+                             "hostile", "watch")],
+            tests("loom_lifecycle"), tests("shuttle_server"), env={"ENGINES": "thread"}),
 ]
 # ANCHOR_END: sets
 BY_NAME = {s.name: s for s in SETS}

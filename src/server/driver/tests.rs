@@ -239,3 +239,86 @@ fn the_read_buffer_grows_only_when_a_read_fills_it() {
         "never shrinks while the connection lives"
     );
 }
+
+/// A socket with room for `room` bytes now and never more; it records what went out and
+/// whether writing was shut down.
+struct RoomFor {
+    room: usize,
+    seen: Arc<Mutex<(Vec<u8>, bool)>>,
+}
+
+impl Read for RoomFor {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(ErrorKind::WouldBlock.into())
+    }
+}
+
+impl io::Write for RoomFor {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.room);
+        if n == 0 {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        self.room -= n;
+        self.seen.lock().unwrap().0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for RoomFor {
+    type Waker = NoWaker;
+
+    fn waker(&self) -> NoWaker {
+        NoWaker
+    }
+
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.seen.lock().unwrap().1 = true;
+        Ok(())
+    }
+
+    fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        io::Write::write(self, bytes)
+    }
+}
+
+/// The busy answer never waits: the line goes out if the socket takes it now, and writing is
+/// shut down; if the socket takes only part of it, the rest is given up, not "written".
+#[test]
+fn the_busy_answer_sends_what_fits_now_and_nothing_later() {
+    let clock = SharedClock(Mutex::new(ManualClock::new()));
+    let running = || false;
+    let cx = Context {
+        shutting_down: &running,
+        write_timeout: Duration::from_secs(10),
+        observer: None,
+    };
+    let config = ConnConfig::new(Mode::Echo);
+    let line: &[u8] = b"error: server busy, try again later\n";
+    for (room, ending, sent, shut_down) in [
+        (1024, Ending::Closed, line, true),
+        (5, Ending::WriteFailed, &line[..5], false),
+    ] {
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        let stream = RoomFor {
+            room,
+            seen: seen.clone(),
+        };
+        let mut conn = Conn::busy(&config, clock.now().instant);
+        let ended = answer_without_waiting(stream, &mut conn, &clock, &cx);
+        assert_eq!(ended, ending, "room for {room} bytes");
+        assert_eq!(*seen.lock().unwrap(), (sent.to_vec(), shut_down));
+    }
+}
