@@ -181,14 +181,17 @@ mod bench {
     }
 
     /// One greet connection: connect, send, read the reply until the server closes, check it.
-    fn greet_once(addr: SocketAddr, reply: &mut Vec<u8>) {
+    /// One greet conversation; returns when `connect` returned.
+    fn greet_once(addr: SocketAddr, reply: &mut Vec<u8>) -> Instant {
         let mut stream = TcpStream::connect(addr).expect("connect");
+        let connected = Instant::now();
         stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
         stream.write_all(b"Hello, Server!").expect("send");
         reply.clear();
         stream.read_to_end(reply).expect("read the greet reply");
         let text = std::str::from_utf8(reply).unwrap_or("<not UTF-8>");
         assert!(parse_greet_id(text).is_some(), "wrong greet reply {text:?}");
+        connected
     }
 
     /// An echo client: its connection, its line and a buffer for the reply.
@@ -230,6 +233,15 @@ mod bench {
         load_timed(addr, mode, clients, iters).0
     }
 
+    /// One greet connection's latency: all of it, and the part spent in `connect` (until the
+    /// kernel had the connection in the listener's backlog; the rest is the server's answer,
+    /// from its accept on, and the client reading it).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Latency {
+        pub connect: Duration,
+        pub total: Duration,
+    }
+
     /// [`load`], and for greet the latency of every connection (from starting to connect to
     /// the reply read to EOF), for the p99 target.
     pub fn load_timed(
@@ -237,7 +249,7 @@ mod bench {
         mode: Mode,
         clients: usize,
         iters: u64,
-    ) -> (Duration, Vec<Duration>) {
+    ) -> (Duration, Vec<Latency>) {
         let ready = Barrier::new(clients + 1);
         let done = Barrier::new(clients + 1);
         let latencies = Mutex::new(Vec::new());
@@ -253,8 +265,11 @@ mod bench {
                             ready.wait();
                             for _ in 0..iters {
                                 let began = Instant::now();
-                                greet_once(addr, &mut reply);
-                                mine.push(began.elapsed());
+                                let connected = greet_once(addr, &mut reply);
+                                mine.push(Latency {
+                                    connect: connected - began,
+                                    total: began.elapsed(),
+                                });
                             }
                             done.wait();
                             let mut all = latencies.lock().unwrap_or_else(|e| e.into_inner());

@@ -3,7 +3,7 @@
 //! turn, so a slow stretch of a noisy machine hits every server alike — criterion measures one
 //! server after another, and its ratios move with the machine's mood between them.
 
-use super::bench::{Kind, LOADS, load_timed, mode_name, start};
+use super::bench::{Kind, LOADS, Latency, load_timed, mode_name, start};
 use many_clients::conn::Mode;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,7 +27,8 @@ fn usage() -> (Duration, u64) {
 /// The probe, for profiling and A/B runs without criterion:
 /// `SERVER_BENCH_PROBE=KINDS,MODE,CLIENTS,ITERS,ROUNDS cargo bench --bench server`, e.g.
 /// `thread+bare,greet,100,60,3`. Each round runs the load once against each server and
-/// prints wall time, CPU time and context switches per exchange. CPU time per exchange
+/// prints wall time, CPU time and context switches per exchange (and, for greet, where each
+/// connection's time went: `connect`, then the answer). CPU time per exchange
 /// (server and clients together) hardly depends on what else the machine is doing, which
 /// makes it the steadier number on a busy box.
 ///
@@ -67,12 +68,13 @@ pub fn probe(spec: &str) {
         rounds as usize,
         |kind, batch| {
             println!(
-                "{:6} wall {:7.2} us  cpu {:7.2} us  switches {:5.2}  rate {:8.0}/s",
+                "{:6} wall {:7.2} us  cpu {:7.2} us  switches {:5.2}  rate {:8.0}/s{}",
                 kind.name(),
                 batch.wall.as_secs_f64() * 1e6 / n,
                 batch.cpu.as_secs_f64() * 1e6 / n,
                 batch.switches as f64 / n,
-                n / batch.wall.as_secs_f64()
+                n / batch.wall.as_secs_f64(),
+                phases(&batch.latencies)
             );
         },
     );
@@ -85,7 +87,7 @@ struct Batch {
     cpu: Duration,
     switches: u64,
     /// Greet: each connection's latency.
-    latencies: Vec<Duration>,
+    latencies: Vec<Latency>,
 }
 
 /// Starts `kinds`, then runs `rounds` rounds; each round runs the load once against every
@@ -128,6 +130,25 @@ fn interleaved(
     }
 }
 
+/// Greet: where the time went, as `  p50/p99 ms: connect a/b, answer c/d, total e/f` (the
+/// answer: from `connect` returning to the reply read to EOF). Empty for echo.
+fn phases(latencies: &[Latency]) -> String {
+    if latencies.is_empty() {
+        return String::new();
+    }
+    let ms = |part: fn(&Latency) -> Duration| {
+        let samples: Vec<Duration> = latencies.iter().map(part).collect();
+        let at = |q| percentile(samples.clone(), q).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        format!("{:.2}/{:.2}", at(0.5), at(0.99))
+    };
+    format!(
+        "  p50/p99 ms: connect {}, answer {}, total {}",
+        ms(|l| l.connect),
+        ms(|l| l.total - l.connect),
+        ms(|l| l.total)
+    )
+}
+
 /// The `q` quantile of `samples` (nearest rank), or `None` if there are none.
 fn percentile(mut samples: Vec<Duration>, q: f64) -> Option<Duration> {
     if samples.is_empty() {
@@ -162,7 +183,8 @@ pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
                 .entry(kind)
                 .or_default()
                 .push(batch.wall.as_secs_f64());
-            if let Some(p99) = percentile(batch.latencies, 0.99) {
+            let totals = batch.latencies.iter().map(|l| l.total).collect();
+            if let Some(p99) = percentile(totals, 0.99) {
                 p99s.entry(kind).or_default().push(p99.as_secs_f64());
             }
         });
