@@ -118,8 +118,12 @@ mod bench {
                     Kind::Pool => Engine::Pool {
                         workers: POOL_WORKERS,
                     },
+                    // `SERVER_BENCH_LOOPS=N`: another number of loops, for the probe.
                     Kind::Events | Kind::EventsShared => Engine::Events {
-                        loops: Engine::per_core(),
+                        loops: std::env::var("SERVER_BENCH_LOOPS")
+                            .ok()
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or_else(Engine::per_core),
                     },
                     _ => Engine::Thread,
                 };
