@@ -43,8 +43,13 @@ mod tokio_server;
 mod rounds;
 
 #[cfg(not(loom))]
+#[path = "server/stamps.rs"]
+mod stamps;
+
+#[cfg(not(loom))]
 mod bench {
     use super::rounds::{paired_ratios, probe};
+    use super::stamps::Stamps;
     use super::{bare, tokio_server};
     use criterion::{BenchmarkId, Criterion, Throughput};
     use many_clients::client::{self, check_echo_reply, parse_greet_id};
@@ -55,7 +60,7 @@ mod bench {
     use std::collections::BTreeMap;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{SocketAddr, TcpStream};
-    use std::sync::{Barrier, Mutex};
+    use std::sync::{Arc, Barrier, Mutex};
     use std::time::{Duration, Instant};
 
     /// Worker threads of the `pool` server: enough for every echo client of the biggest load to
@@ -106,6 +111,8 @@ mod bench {
     pub struct Target {
         pub addr: SocketAddr,
         pub stop: Box<dyn FnOnce()>,
+        /// Our engines, with `SERVER_BENCH_STAMPS=1`: the server's stamps (`stamps.rs`).
+        pub stamps: Option<Arc<Stamps>>,
     }
 
     pub fn start(kind: Kind, mode: Mode) -> Target {
@@ -133,6 +140,12 @@ mod bench {
                 if std::env::var("SERVER_BENCH_DRAIN").is_ok_and(|v| v == "0") {
                     config.drain_timeout = Duration::ZERO;
                 }
+                let stamps = std::env::var("SERVER_BENCH_STAMPS")
+                    .is_ok_and(|v| v == "1")
+                    .then(|| Arc::new(Stamps::default()));
+                if let Some(stamps) = &stamps {
+                    config.observer = Some(stamps.clone());
+                }
                 let handle = Server::bind(config)
                     .and_then(Server::start)
                     .expect("start the server");
@@ -146,17 +159,20 @@ mod bench {
                 Target {
                     addr,
                     stop: Box::new(stop),
+                    stamps,
                 }
             }
             Kind::Bare => Target {
                 addr: bare::start(echo).expect("start the bare server"),
                 stop: Box::new(|| {}),
+                stamps: None,
             },
             Kind::Tokio => {
                 let server = tokio_server::start(echo).expect("start the tokio server");
                 Target {
                     addr: server.addr,
                     stop: Box::new(move || drop(server)),
+                    stamps: None,
                 }
             }
         }
@@ -184,18 +200,26 @@ mod bench {
         );
     }
 
-    /// One greet connection: connect, send, read the reply until the server closes, check it.
-    /// One greet conversation; returns when `connect` returned.
-    fn greet_once(addr: SocketAddr, reply: &mut Vec<u8>) -> Instant {
+    /// One greet connection: connect, send, read the reply until the server closes, check it;
+    /// when each part ended, and the server's stamps if it keeps them.
+    fn greet_once(addr: SocketAddr, reply: &mut Vec<u8>, stamps: Option<&Stamps>) -> Latency {
+        let began = Instant::now();
         let mut stream = TcpStream::connect(addr).expect("connect");
         let connected = Instant::now();
         stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
         stream.write_all(b"Hello, Server!").expect("send");
         reply.clear();
         stream.read_to_end(reply).expect("read the greet reply");
+        let done = Instant::now();
         let text = std::str::from_utf8(reply).unwrap_or("<not UTF-8>");
         assert!(parse_greet_id(text).is_some(), "wrong greet reply {text:?}");
-        connected
+        let local = stream.local_addr().expect("local address");
+        Latency {
+            began,
+            connected,
+            done,
+            server: stamps.and_then(|s| s.take(local)),
+        }
     }
 
     /// An echo client: its connection, its line and a buffer for the reply.
@@ -234,16 +258,24 @@ mod bench {
     /// `clients` client threads, each doing `iters` exchanges; the wall time from the moment all
     /// are connected (echo) or started (greet) to the moment the last one is done.
     pub fn load(addr: SocketAddr, mode: Mode, clients: usize, iters: u64) -> Duration {
-        load_timed(addr, mode, clients, iters).0
+        load_timed(addr, mode, clients, iters, None).0
     }
 
-    /// One greet connection's latency: all of it, and the part spent in `connect` (until the
-    /// kernel had the connection in the listener's backlog; the rest is the server's answer,
-    /// from its accept on, and the client reading it).
+    /// One greet connection's times: it began to connect, `connect` returned (the kernel had
+    /// the connection in the listener's backlog), the reply was read to EOF; and, on our
+    /// engines with `SERVER_BENCH_STAMPS=1`, the server's accept and reply (`stamps.rs`).
     #[derive(Clone, Copy, Debug)]
     pub struct Latency {
-        pub connect: Duration,
-        pub total: Duration,
+        pub began: Instant,
+        pub connected: Instant,
+        pub done: Instant,
+        pub server: Option<(Instant, Instant)>,
+    }
+
+    impl Latency {
+        pub fn total(&self) -> Duration {
+            self.done - self.began
+        }
     }
 
     /// [`load`], and for greet the latency of every connection (from starting to connect to
@@ -253,6 +285,7 @@ mod bench {
         mode: Mode,
         clients: usize,
         iters: u64,
+        stamps: Option<&Stamps>,
     ) -> (Duration, Vec<Latency>) {
         let ready = Barrier::new(clients + 1);
         let done = Barrier::new(clients + 1);
@@ -268,12 +301,7 @@ mod bench {
                             let mut mine = Vec::with_capacity(iters as usize);
                             ready.wait();
                             for _ in 0..iters {
-                                let began = Instant::now();
-                                let connected = greet_once(addr, &mut reply);
-                                mine.push(Latency {
-                                    connect: connected - began,
-                                    total: began.elapsed(),
-                                });
+                                mine.push(greet_once(addr, &mut reply, stamps));
                             }
                             done.wait();
                             let mut all = latencies.lock().unwrap_or_else(|e| e.into_inner());

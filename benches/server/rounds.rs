@@ -6,7 +6,7 @@
 use super::bench::{Kind, LOADS, Latency, load_timed, mode_name, start};
 use many_clients::conn::Mode;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// This process's CPU time (user + system, all threads, ended ones included) and context
 /// switches (voluntary + involuntary) so far.
@@ -111,7 +111,8 @@ fn interleaved(
         let order = (0..targets.len()).map(|i| &targets[(i + round) % targets.len()]);
         for (kind, target) in order {
             let (cpu, switches) = usage();
-            let (wall, latencies) = load_timed(target.addr, mode, clients, iters);
+            let stamps = target.stamps.as_deref();
+            let (wall, latencies) = load_timed(target.addr, mode, clients, iters, stamps);
             let (cpu_after, switches_after) = usage();
             let (cpu, switches) = (cpu_after - cpu, switches_after - switches);
             each(
@@ -130,23 +131,45 @@ fn interleaved(
     }
 }
 
-/// Greet: where the time went, as `  p50/p99 ms: connect a/b, answer c/d, total e/f` (the
-/// answer: from `connect` returning to the reply read to EOF). Empty for echo.
+/// Greet: where the time went, as p50/p99 in ms of `connect` and of what came after it (the
+/// answer, to the reply read to EOF), and of the total. With the server's stamps
+/// (`stamps.rs`), the answer split three ways for the slowest 1% of connections: how many ms
+/// of it, on average, went to each part. Empty for echo.
 fn phases(latencies: &[Latency]) -> String {
     if latencies.is_empty() {
         return String::new();
     }
-    let ms = |part: fn(&Latency) -> Duration| {
+    let ms = |part: &dyn Fn(&Latency) -> Duration| {
         let samples: Vec<Duration> = latencies.iter().map(part).collect();
         let at = |q| percentile(samples.clone(), q).map_or(0.0, |d| d.as_secs_f64() * 1e3);
         format!("{:.2}/{:.2}", at(0.5), at(0.99))
     };
-    format!(
+    let mut line = format!(
         "  p50/p99 ms: connect {}, answer {}, total {}",
-        ms(|l| l.connect),
-        ms(|l| l.total - l.connect),
-        ms(|l| l.total)
-    )
+        ms(&|l| l.connected - l.began),
+        ms(&|l| l.done - l.connected),
+        ms(&Latency::total)
+    );
+    let cut = percentile(latencies.iter().map(Latency::total).collect(), 0.99);
+    let slowest: Vec<_> = latencies
+        .iter()
+        .filter(|l| Some(l.total()) >= cut)
+        .filter_map(|l| l.server.map(|(accepted, replied)| (l, accepted, replied)))
+        .collect();
+    if !slowest.is_empty() {
+        let mean = |part: &dyn Fn(&Latency, Instant, Instant) -> Duration| {
+            let sum: Duration = slowest.iter().map(|&(l, a, r)| part(l, a, r)).sum();
+            sum.as_secs_f64() * 1e3 / slowest.len() as f64
+        };
+        line += &format!(
+            "; slowest 1% ({}): backlog {:.2}, service {:.2}, delivery {:.2}",
+            slowest.len(),
+            mean(&|l, accepted, _| accepted.saturating_duration_since(l.connected)),
+            mean(&|_, accepted, replied| replied - accepted),
+            mean(&|l, _, replied| l.done.saturating_duration_since(replied))
+        );
+    }
+    line
 }
 
 /// The `q` quantile of `samples` (nearest rank), or `None` if there are none.
@@ -183,7 +206,7 @@ pub fn paired_ratios(rounds: usize) -> Vec<(String, f64)> {
                 .entry(kind)
                 .or_default()
                 .push(batch.wall.as_secs_f64());
-            let totals = batch.latencies.iter().map(|l| l.total).collect();
+            let totals = batch.latencies.iter().map(Latency::total).collect();
             if let Some(p99) = percentile(totals, 0.99) {
                 p99s.entry(kind).or_default().push(p99.as_secs_f64());
             }

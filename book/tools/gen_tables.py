@@ -11,6 +11,7 @@
     python3 book/tools/gen_tables.py paired          # paired rounds of the server bench, 3 runs
     python3 book/tools/gen_tables.py probe           # CPU per exchange, with and without the drain
     python3 book/tools/gen_tables.py listeners       # events: per-loop listeners or one shared
+    python3 book/tools/gen_tables.py tail            # events: where the slowest greet connections wait
     python3 book/tools/gen_tables.py c10k            # 10,000 idle clients: thread, events, tokio
     python3 book/tools/gen_tables.py seed            # the Python seed server under the stress client
     python3 book/tools/gen_tables.py demo            # the demo's timeline, text and SVG, one run
@@ -503,6 +504,45 @@ def listeners():
           note="Medians over 9 interleaved rounds, clients included in the CPU time.")
 
 
+def tail():
+    """Chapter 12: where the slowest greet connections wait, on 1, 2 and 4 event loops against
+    tokio (benches/server/stamps.rs splits each connection's time at the server's accept and
+    reply)."""
+    lines = ["| loops | conn/s events · tokio | p50 ms events · tokio | p99 ms events · tokio | "
+             "slowest 1% on events: backlog · service · delivery, ms |",
+             "|---:|---:|---:|---:|---:|"]
+    spec = "events+tokio,greet,100,40,9"
+    line_re = re.compile(r"^(events|tokio)\s+wall.*?rate\s+(\d+)/s.*?total ([\d.]+)/([\d.]+)"
+                         r"(?:; slowest 1% \(\d+\): backlog ([\d.]+), service ([\d.]+), "
+                         r"delivery ([\d.]+))?", re.M)
+    for loops in ["1", "2", "4"]:
+        out = run(["cargo", "bench", "--bench", "server"], timeout=1800,
+                  env={"SERVER_BENCH_PROBE": spec, "SERVER_BENCH_STAMPS": "1",
+                       "SERVER_BENCH_LOOPS": loops})
+        rows = {}
+        for m in line_re.finditer(out):
+            rows.setdefault(m.group(1), []).append(
+                [float(x) if x else None for x in m.groups()[1:]])
+
+        def med(kind, i, fmt):
+            values = sorted(r[i] for r in rows.get(kind, []) if r[i] is not None)
+            return format(values[len(values) // 2], fmt) if values else "–"
+        lines.append(f"| {loops} | {med('events', 0, '.0f')} · {med('tokio', 0, '.0f')} | "
+                     f"{med('events', 1, '.1f')} · {med('tokio', 1, '.1f')} | "
+                     f"{med('events', 2, '.1f')} · {med('tokio', 2, '.1f')} | "
+                     f"{med('events', 3, '.1f')} · {med('events', 4, '.1f')} · "
+                     f"{med('events', 5, '.1f')} |")
+    write("events-tail.md", "\n".join(lines), "tail",
+          f"SERVER_BENCH_STAMPS=1 SERVER_BENCH_LOOPS=N SERVER_BENCH_PROBE={spec} "
+          "cargo bench --bench server, N = 1, 2, 4",
+          note="Greet, 100 clients, 4,000 connections a batch; medians over 9 interleaved "
+               "rounds. tokio always has its default two workers. *Backlog*: from `connect` "
+               "returning to the server's accept; *service*: accept to reply written; "
+               "*delivery*: reply written to the client having read it to EOF — means over the "
+               "slowest 1% of each batch. The stamps are an observer on our server (a lock per "
+               "event), which costs the event loops some throughput in this table only.")
+
+
 def c10k():
     """Chapter 12: 10,000 idle clients, then each answered (benches/c10k.rs)."""
     out = run(["cargo", "bench", "--bench", "c10k"], timeout=1800)
@@ -601,6 +641,7 @@ def main(argv):
         "probe": probe,
         "listeners": listeners,
         "c10k": c10k,
+        "tail": tail,
         "seed": seed,
         "demo": demo,
         "shutdown": shutdown_run,
@@ -610,7 +651,7 @@ def main(argv):
     }
     if what == "all":
         for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "shuttle", "lin", "seed",
-                    "bench", "paired", "probe", "listeners", "c10k"]:
+                    "bench", "paired", "probe", "listeners", "tail", "c10k"]:
             jobs[job]() if job != "loom-bounds" else loom_bounds(False)
         return 0
     if what not in jobs:
