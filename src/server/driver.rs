@@ -237,7 +237,7 @@ fn write_all_within<S: Stream, C: Clock + ?Sized>(
 
 // ANCHOR: answer_without_waiting
 /// Carries out a connection's actions without ever blocking its thread:
-/// [`drive`] over a [`NoWait`] stream. For the busy answer past the cap on
+/// [`drive`] over a `NoWait` stream. For the busy answer past the cap on
 /// busy threads (see `accept.rs`): the line goes out if it fits in the
 /// socket's buffer now, writing is shut down, and the connection closes
 /// without a drain.

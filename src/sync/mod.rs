@@ -5,8 +5,8 @@
 //!
 //! tokio's `src/loom/` module swaps std for loom with a `cfg`: compile with
 //! `--cfg loom` and every lock in the crate becomes a loom lock. That is the
-//! right idea, and this module keeps it — the [`Loom`] backend exists only
-//! under `cfg(loom)`, the [`Shuttle`] backend only under `cfg(shuttle)`, and
+//! right idea, and this module keeps it — the `Loom` backend exists only
+//! under `cfg(loom)`, the `Shuttle` backend only under `cfg(shuttle)`, and
 //! neither `cfg` appears anywhere else in `src/`. But a
 //! pure `cfg` switch has two costs this crate cannot pay:
 //!
@@ -86,18 +86,18 @@ pub use self::shuttle::Shuttle;
 #[cfg(all(loom, shuttle))]
 compile_error!("`--cfg loom` and `--cfg shuttle` together: pick one model checker per build");
 
-/// The backend the model tests run on: [`Loom`] under `--cfg loom`,
-/// [`Shuttle`] under `--cfg shuttle`, [`Std`] otherwise. This alias is the
+/// The backend the model tests run on: `Loom` under `--cfg loom`,
+/// `Shuttle` under `--cfg shuttle`, [`Std`] otherwise. This alias is the
 /// crate's tokio-style switch.
 #[cfg(loom)]
 pub type Model = Loom;
-/// The backend the model tests run on: [`Loom`] under `--cfg loom`,
-/// [`Shuttle`] under `--cfg shuttle`, [`Std`] otherwise. This alias is the
+/// The backend the model tests run on: `Loom` under `--cfg loom`,
+/// `Shuttle` under `--cfg shuttle`, [`Std`] otherwise. This alias is the
 /// crate's tokio-style switch.
 #[cfg(all(shuttle, not(loom)))]
 pub type Model = Shuttle;
-/// The backend the model tests run on: [`Loom`] under `--cfg loom`,
-/// [`Shuttle`] under `--cfg shuttle`, [`Std`] otherwise. This alias is the
+/// The backend the model tests run on: `Loom` under `--cfg loom`,
+/// `Shuttle` under `--cfg shuttle`, [`Std`] otherwise. This alias is the
 /// crate's tokio-style switch.
 #[cfg(not(any(loom, shuttle)))]
 pub type Model = Std;

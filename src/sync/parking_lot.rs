@@ -4,9 +4,8 @@
 //! `parking_lot` cannot run inside a loom model (loom only sees its own
 //! types; a real lock held across a loom thread switch blocks the single OS
 //! thread loom runs on forever), so it is checked by the same generic tests
-//! natively and by loom only through the identical algorithm on [`Loom`].
+//! natively and by loom only through the identical algorithm on `Loom` (`crate::sync`).
 //!
-//! [`Loom`]: crate::sync
 
 use super::{Backend, Condvar, Guard, Lock, Std};
 use std::io;
