@@ -262,7 +262,10 @@ fn slowloris_and_silent_clients_are_cut_at_the_idle_timeout(engine: Engine) {
         thread::spawn(move || Client::connect(addr).trickle(std::iter::repeat(b'x'), every, T));
     let one_line = thread::spawn(move || {
         let bytes = b"slow\n".iter().copied().chain(std::iter::repeat(b'y'));
-        Client::connect(addr).trickle(bytes, every, T)
+        let mut c = Client::connect(addr);
+        let trickled = c.trickle(bytes, every, T);
+        let newline_at = c.newline_sent.expect("the newline was sent") - c.connecting;
+        (trickled, newline_at)
     });
     let silent = thread::spawn(move || {
         let mut c = Client::connect(addr);
@@ -285,7 +288,7 @@ fn slowloris_and_silent_clients_are_cut_at_the_idle_timeout(engine: Engine) {
     );
     let mut latest = *at - idle;
 
-    let (lines, end) = one_line.join().expect("slow line");
+    let ((lines, end), newline_at) = one_line.join().expect("slow line");
     assert_eq!(end, End::Eof);
     let [(echoed_at, echo), (cut_at, line)] = &lines[..] else {
         panic!("two lines, not {lines:?}")
@@ -293,11 +296,12 @@ fn slowloris_and_silent_clients_are_cut_at_the_idle_timeout(engine: Engine) {
     let text = String::from_utf8_lossy(echo);
     many_clients::client::check_echo_reply(&text, "slow").expect("the slow line is echoed");
     assert_eq!(show(line), show(IDLE));
-    let since_line = *cut_at - *echoed_at;
-    // Counted from the complete line (the echo left just after it was read).
+    // Counted from the complete line: no earlier than from its newline's sending (before the
+    // server could read it), no later than from its echo's arrival (after).
+    let (since_sent, since_line) = (*cut_at - newline_at, *cut_at - *echoed_at);
     assert!(
-        since_line + every >= idle && since_line <= idle + late_ok,
-        "cut {since_line:?} after the line"
+        since_sent >= idle && since_line <= idle + late_ok,
+        "cut {since_sent:?} after the newline was sent, {since_line:?} after its echo came"
     );
     latest = latest.max(since_line.saturating_sub(idle));
 

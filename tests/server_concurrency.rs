@@ -96,14 +96,16 @@ fn a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out(engine:
         c.idle_timeout = timeout;
         c.max_line = stall::huge_line();
     });
+    // Timed from before the line is sent: the server's write clock cannot start earlier, so
+    // the lower bound below holds however late this thread runs.
+    let sent_at = Instant::now();
     let (stalled, id) = stall::stuck_on_huge_line(&server);
-    let read_at = Instant::now();
     server
         .recorder
         .wait_for("the stalled client's disconnect", |events| {
             events.contains(&Event::Closed { id })
         });
-    let took = read_at.elapsed();
+    let took = sent_at.elapsed();
     // Cut once the reply's write has made no progress for the timeout. The kernel finds the
     // last room for it within a few hundred milliseconds (measured: ~0.3 s after the line was
     // read, so the cut came ~2.55 s after it; it came after 6 s when a blocking write waited
@@ -111,7 +113,7 @@ fn a_reply_larger_than_any_buffer_to_a_client_that_never_reads_times_out(engine:
     assert!(took >= timeout, "closed after {took:?}");
     assert!(
         took < timeout + Duration::from_millis(1500),
-        "closed {took:?} after the line was read"
+        "closed {took:?} after the line was sent"
     );
     // ANCHOR_END: stalled_write
     assert_eq!(

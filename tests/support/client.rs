@@ -30,6 +30,9 @@ pub struct Client {
     /// from it is never shorter than the server's own (an idle cut measured from after
     /// `connect` returned could come "early" by however late this thread ran; seen in CI).
     pub connecting: Instant,
+    /// When [`Client::trickle`] began to send its last `\n`: the server cannot have read the
+    /// line before, so an idle time counted from it is never shorter than the server's.
+    pub newline_sent: Option<Instant>,
 }
 
 impl Client {
@@ -52,6 +55,7 @@ impl Client {
             reader: BufReader::new(stream),
             local,
             connecting: Instant::now(),
+            newline_sent: None,
         }
     }
 
@@ -152,6 +156,9 @@ impl Client {
             if writing {
                 match bytes.next() {
                     Some(byte) => {
+                        if byte == b'\n' {
+                            self.newline_sent = Some(Instant::now());
+                        }
                         if self.reader.get_mut().write_all(&[byte]).is_err() {
                             writing = false;
                         }

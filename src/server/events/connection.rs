@@ -16,7 +16,7 @@
 //!   clock that stops while replies are stuck in the queue.
 
 use super::outgoing::Outgoing;
-use crate::conn::{Action, Conn, Now};
+use crate::conn::{Action, Clock, Conn, Now};
 use crate::server::driver::{self, Ending};
 use crate::server::lifecycle::{Held, Shared};
 use crate::server::observe::Event;
@@ -145,12 +145,13 @@ impl Connection {
 
     /// The socket may have input: read until it has none, at most `budget`
     /// reads (the loop comes back for the rest, so one busy client cannot
-    /// hold the loop up).
-    pub fn on_readable(
+    /// hold the loop up). The clock is read after each read, as the blocking
+    /// driver does: a line's time is when it was read, never before it came.
+    pub fn on_readable<C: Clock + ?Sized>(
         &mut self,
         buf: &mut [u8],
         budget: usize,
-        now: Now,
+        clock: &C,
         shared: &Shared<Std>,
     ) -> Status {
         self.readable = true;
@@ -159,7 +160,9 @@ impl Connection {
                 break;
             }
             let len = self.conn.read_buf_len().min(buf.len());
-            match self.stream.read(&mut buf[..len]) {
+            let read = self.stream.read(&mut buf[..len]);
+            let now = clock.now();
+            match read {
                 Ok(0) => {
                     self.readable = false;
                     tracing::debug!("end of input");

@@ -184,19 +184,19 @@ impl<C: Clock> EventLoop<C> {
     fn with_connection(
         &mut self,
         token: Token,
-        now: Now,
-        step: impl FnOnce(&mut Connection, &mut [u8], &Shared<Std>) -> Status,
+        step: impl FnOnce(&mut Connection, &mut [u8], &Shared<Std>, &C) -> Status,
     ) {
         let Some(Some(connection)) = self.slots.get_mut(token.0 - FIRST) else {
             return; // closed earlier in this turn
         };
         let span = connection.span().clone();
         let _entered = span.enter();
-        let (buf, shared) = (&mut self.buf, &*self.shared);
+        let (buf, shared, clock) = (&mut self.buf, &*self.shared, &*self.clock);
         // An observer is user code and may panic; that must cost this connection, not the loop.
-        let status = std::panic::catch_unwind(AssertUnwindSafe(|| step(connection, buf, shared)));
+        let status =
+            std::panic::catch_unwind(AssertUnwindSafe(|| step(connection, buf, shared, clock)));
         match status {
-            Ok(Status::Open) => self.after(token, now),
+            Ok(Status::Open) => self.after(token),
             Ok(Status::Done(ending)) => self.close(token, ending),
             Err(_) => {
                 tracing::error!("a connection's handler panicked; closing it");
@@ -211,12 +211,12 @@ impl<C: Clock> EventLoop<C> {
     /// the turn's start would fire early.
     fn on_event(&mut self, token: Token, readable: bool, writable: bool) {
         let now = self.clock.now();
-        self.with_connection(token, now, |c, buf, shared| {
+        self.with_connection(token, |c, buf, shared, clock| {
             if writable && let Status::Done(ending) = c.on_writable(now, shared) {
                 return Status::Done(ending);
             }
             if readable {
-                return c.on_readable(buf, READ_BUDGET, now, shared);
+                return c.on_readable(buf, READ_BUDGET, clock, shared);
             }
             Status::Open
         });
@@ -230,9 +230,8 @@ impl<C: Clock> EventLoop<C> {
             };
             let wants = matches!(self.slots.get(token.0 - FIRST), Some(Some(c)) if c.wants_read());
             if wants {
-                let now = self.clock.now();
-                self.with_connection(token, now, |c, buf, shared| {
-                    c.on_readable(buf, READ_BUDGET, now, shared)
+                self.with_connection(token, |c, buf, shared, clock| {
+                    c.on_readable(buf, READ_BUDGET, clock, shared)
                 });
             }
         }
@@ -240,7 +239,7 @@ impl<C: Clock> EventLoop<C> {
 
     /// After a connection's step: come back to read if it has more, and
     /// make sure its deadline is filed.
-    fn after(&mut self, token: Token, _now: Now) {
+    fn after(&mut self, token: Token) {
         let write_timeout = self.shared.conn.idle_timeout;
         if let Some(Some(c)) = self.slots.get_mut(token.0 - FIRST) {
             if c.wants_read() {
@@ -257,7 +256,7 @@ impl<C: Clock> EventLoop<C> {
         while let Some(token) = self.timers.pop_due(now.instant) {
             if let Some(Some(c)) = self.slots.get_mut(token.0 - FIRST) {
                 c.filed = None;
-                self.with_connection(token, now, |c, _, shared| {
+                self.with_connection(token, |c, _, shared, _| {
                     c.on_timer(now, write_timeout, shared)
                 });
             }
@@ -346,7 +345,7 @@ impl<C: Clock> EventLoop<C> {
             self.close(token, Ending::ReadFailed);
             return;
         }
-        self.with_connection(token, now, |c, _, shared| c.start(now, shared));
+        self.with_connection(token, |c, _, shared, _| c.start(now, shared));
     }
 
     /// Shutdown began: stop accepting, tell every connection.
@@ -357,7 +356,7 @@ impl<C: Clock> EventLoop<C> {
         for index in 0..self.slots.len() {
             if self.slots[index].is_some() {
                 let token = Token(FIRST + index);
-                self.with_connection(token, now, |c, _, shared| c.on_shutdown(now, shared));
+                self.with_connection(token, |c, _, shared, _| c.on_shutdown(now, shared));
             }
         }
     }
