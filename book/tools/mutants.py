@@ -113,17 +113,17 @@ SETS = [
     FileSet("conn", ["src/conn/**"], ["--lib", *tests("conn_model")]),
     # The socket suites, for the event-loop engine only (their harness reads ENGINES).
     # Sampled: about 200 mutants, each running the socket suites, would take hours. `watch`
-    # is the one test that fills a socket's send buffer (the loop's queued output).
+    # and `stalled_writes` fill a socket's send buffer (the loop's queued output, its clocks).
     FileSet("events", ["src/server/events/**"],
             ["--lib", *tests("server_protocol", "server_concurrency", "server_shutdown",
-                             "hostile", "hostile_fds", "watch")],
+                             "hostile", "hostile_fds", "watch", "stalled_writes")],
             tests("loom_events"), env={"ENGINES": "events"}, sample=4),
     # The one interpreter of `Conn`'s actions for a thread or a pool worker: its unit tests
     # over fake sockets, the socket suites for the thread engine, and the whole-server models
     # that run it over in-memory pipes.
     FileSet("driver", ["src/server/driver.rs"],
             ["--lib", *tests("server_protocol", "server_concurrency", "server_shutdown",
-                             "hostile", "watch")],
+                             "hostile", "watch", "stalled_writes")],
             tests("loom_lifecycle"), tests("shuttle_server"), env={"ENGINES": "thread"}),
 ]
 # ANCHOR_END: sets

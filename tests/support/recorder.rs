@@ -49,6 +49,8 @@ enum Hold {
 #[derive(Default)]
 struct Seen {
     events: Vec<Event>,
+    /// When each of `events` was reported (on the server thread, as it happened).
+    at: Vec<Instant>,
     /// By the client's address (its end of the connection): admitted with an id, or refused.
     peers: HashMap<SocketAddr, Outcome>,
     connected: u64,
@@ -74,6 +76,7 @@ impl Seen {
 
     fn record(&mut self, event: &Event) {
         self.events.push(event.clone());
+        self.at.push(Instant::now());
         match *event {
             Event::Connected { id, peer } => {
                 self.peers.insert(peer, Outcome::Admitted { id });
@@ -180,6 +183,13 @@ impl Recorder {
         let released = |seen: &Seen| (seen.hold == Hold::Released).then_some(());
         // Never forever: a test that forgets to release fails on its own deadlines instead.
         let _ = self.wait_until(Instant::now() + SETTLE, released);
+    }
+
+    /// When the last event `which` picks was reported, if one was.
+    pub fn last_time(&self, which: impl Fn(&Event) -> bool) -> Option<Instant> {
+        let seen = lock(&self.seen);
+        let last = seen.events.iter().rposition(which)?;
+        Some(seen.at[last])
     }
 
     /// Every event so far, in order.

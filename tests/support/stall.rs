@@ -15,7 +15,7 @@ use crate::support::{Client, SETTLE, T, TestServer};
 
 /// A connection whose receive window is tiny (set before connecting, so it is small from the
 /// start), so the server's writes to it block soon.
-fn small_window(addr: SocketAddr) -> TcpStream {
+pub fn small_window(addr: SocketAddr) -> TcpStream {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
     socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
     socket.connect_timeout(&addr.into(), T).expect("connect");
