@@ -208,11 +208,13 @@ fn one_echo_connection_narrated() {
 }
 
 /// The event loop's queued output, watched: a client sends long lines and reads nothing until
-/// the server says (at `debug`) that a reply went into its queue, that is, until the socket
-/// took no more — the server's send buffer, which grows here up to 4 MiB, is full. Then the
-/// client reads, and every reply must arrive, in order: what the socket did not take at once
-/// goes out when it becomes writable. The socket suites never fill that buffer, so only this
-/// test takes the loop's `flush` path.
+/// the server says (at `debug`) that it stopped reading: the socket took no more — the
+/// server's send buffer, which grows here up to 4 MiB, is full — and more than 64 KiB of
+/// replies wait in the connection's queue. (Not as soon as a first reply is queued: a client
+/// that starts reading then can empty the queue before it reaches the bound, one run in a few
+/// dozen.) Then the client reads, and every reply must arrive, in order: what the socket did
+/// not take at once goes out when it becomes writable. The socket suites never fill that
+/// buffer, so only this test takes the loop's `flush` path.
 #[test]
 fn the_event_loop_sends_what_it_had_to_queue() {
     const LINES: usize = 128;
@@ -234,18 +236,18 @@ fn the_event_loop_sends_what_it_had_to_queue() {
         }
         writer.shutdown(Shutdown::Write).unwrap();
     });
-    let queued = || {
+    let paused = || {
         let console = captured.lock().unwrap();
         console
             .lines
             .iter()
-            .any(|(_, l)| l.contains("reply queued"))
+            .any(|(_, l)| l.contains("reading paused"))
     };
     let deadline = std::time::Instant::now() + TIMEOUT;
-    while !queued() {
+    while !paused() {
         assert!(
             std::time::Instant::now() < deadline,
-            "no reply was ever queued: the client never filled the server's send buffer"
+            "the loop never stopped reading: the client never filled the server's send buffer"
         );
         std::thread::yield_now();
     }
@@ -273,6 +275,20 @@ fn the_event_loop_sends_what_it_had_to_queue() {
             .collect()
     };
     let (paused, resumed) = (queued("reading paused"), queued("reading resumed"));
+    // Each resume ends a pause: they alternate, a pause first.
+    let turns: Vec<bool> = {
+        let console = captured.lock().unwrap();
+        let turn = |l: &str| l.contains("reading paused") || l.contains("reading resumed");
+        let lines = console.lines.iter().filter(|(_, l)| turn(l));
+        lines.map(|(_, l)| l.contains("reading paused")).collect()
+    };
+    assert!(
+        turns
+            .iter()
+            .enumerate()
+            .all(|(i, &paused)| paused == (i % 2 == 0)),
+        "pauses and resumes out of turn (true: paused): {turns:?}"
+    );
     assert!(!paused.is_empty(), "the loop never stopped reading");
     assert!(
         paused.iter().all(|&n| n > 64 * 1024),

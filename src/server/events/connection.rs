@@ -402,3 +402,6 @@ impl Connection {
         self.out.len()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! One connection's shell over a real loopback socket whose send buffer the test makes tiny, so
+//! the queue drains a little at a time: on loopback a server's send buffer grows to megabytes,
+//! and the socket suites see the queue empty in one go whatever its bounds.
+
+use super::super::outgoing::OUT_LIMIT;
+use super::*;
+use crate::conn::{ConnConfig, ECHO_READ_LEN, Mode, SystemClock};
+use crate::server::ServerConfig;
+use socket2::SockRef;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream as StdStream};
+
+/// A connected pair: the server's end as the loop holds it (non-blocking, a send buffer of a
+/// few KiB), and the client's (blocking, a receive buffer of a few KiB).
+fn pair() -> (TcpStream, StdStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    client
+        .connect(&listener.local_addr().unwrap().into())
+        .unwrap();
+    let (server, _) = listener.accept().unwrap();
+    SockRef::from(&server).set_send_buffer_size(4096).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let client: StdStream = client.into();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (TcpStream::from_std(server), client)
+}
+
+#[test]
+fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
+    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
+    let clock = SystemClock;
+    let (server, mut client) = pair();
+    let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, clock.now().instant);
+    let mut c = Connection::new(server, conn, None, Span::none(), clock.now().instant);
+    // Lines whose echoes overflow the tiny send buffer at once, more than the bound in all.
+    let lines = 8;
+    for i in 0..lines {
+        client
+            .write_all(format!("{i} {}\n", "x".repeat(30_000)).as_bytes())
+            .unwrap();
+    }
+    let mut buf = vec![0; ECHO_READ_LEN];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.paused {
+        assert!(
+            Instant::now() < deadline,
+            "never paused: {} queued",
+            c.out.len()
+        );
+        assert_eq!(c.on_readable(&mut buf, 1, &clock, &shared), Status::Open);
+    }
+    assert!(c.out.is_over_limit());
+    // The client takes a little: the queue shrinks, but stays over half the bound, and the
+    // connection must not read yet.
+    let mut got = vec![0; 8192];
+    let mut taken = 0;
+    while c.out.len() > OUT_LIMIT / 2 + 8192 && taken < 64 * 1024 {
+        taken += client.read(&mut got).unwrap();
+        assert_eq!(c.on_writable(clock.now(), &shared), Status::Open);
+        assert!(
+            c.paused || c.out.has_room_to_read(),
+            "resumed at {}",
+            c.out.len()
+        );
+    }
+    assert!(taken > 0 && c.paused, "still paused over half the bound");
+    // The client reads on: once half the bound is left, reading resumes.
+    while c.paused {
+        assert!(
+            Instant::now() < deadline,
+            "never resumed: {} queued",
+            c.out.len()
+        );
+        let _ = client.read(&mut got).unwrap();
+        assert_eq!(c.on_writable(clock.now(), &shared), Status::Open);
+    }
+    assert!(c.out.has_room_to_read(), "resumed at {}", c.out.len());
+}
