@@ -275,6 +275,46 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop(engine: Engine) {
     let tally1 = good.stop();
     h.wait_live(0);
 
+    // 1b. The same with nothing else going on: no client wakes the accepting thread, only its
+    //     own pause ending does. It must sleep through the fault, and still serve the client
+    //     that waited when descriptors are back.
+    let quiet: Vec<Socket> = (0..1 + reserved).map(|_| spare_socket()).collect();
+    if blocking {
+        wait_blocked_in_accept(tids[0]);
+    }
+    let cpu_before = cpu_ticks(&tids);
+    let hog = exhaust();
+    let mut quiet: Vec<Client> = quiet
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.connect_timeout(&h.addr.into(), T)
+                .expect("connect into the backlog");
+            let mut c = Client::from_stream(s.into());
+            c.send(format!("quiet {i}\n").as_bytes());
+            c
+        })
+        .collect();
+    for (i, c) in quiet.iter_mut().enumerate().take(reserved) {
+        c.expect_echo(&format!("quiet {i}"));
+    }
+    std::thread::sleep(window); // the length of the fault: the scenario, not a synchronisation
+    drop(hog); // (reading a thread's CPU time takes a descriptor too)
+    let cpu = cpu_ticks(&tids) - cpu_before;
+    assert!(
+        cpu <= 10,
+        "the accepting threads used {cpu} ticks of CPU in {window:?} out of descriptors, idle"
+    );
+    for (i, c) in quiet.iter_mut().enumerate().skip(reserved) {
+        c.expect_echo(&format!("quiet {i}"));
+    }
+    for c in &mut quiet {
+        c.half_close();
+        c.expect_rest(b"");
+    }
+    drop(quiet);
+    h.wait_live(0);
+
     // 2. Shutdown while out of descriptors (with `accept` blocked, for a blocking engine): the
     //    server cannot connect to itself to wake it then (that needs a descriptor), and must
     //    stop all the same.

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 
 use many_clients::conn::Mode;
 use many_clients::server::{Engine, Event};
-use support::{BUSY, Client, SETTLE, SHUTTING_DOWN, eventually, pool_of, start};
+use support::{BUSY, Client, SETTLE, SHUTTING_DOWN, at_least, eventually, pool_of, start};
 
 support::engine_tests!(
     shutdown_answers_what_was_read_and_tells_waiting_clients,
     shutdown_with_no_clients_stops_at_once,
     shutdown_cuts_a_client_that_never_reads_after_the_grace_period,
+    shutdown_cuts_every_stuck_client_at_once,
     shutdown_tells_silent_greet_clients_and_never_counts_refused_ones,
 );
 
@@ -128,6 +129,36 @@ fn shutdown_cuts_a_client_that_never_reads_after_the_grace_period(engine: Engine
     // ANCHOR_END: cut_after_grace
     assert_eq!((summary.served, summary.panicked), (2, 0), "{what}");
     drop(stalled);
+}
+
+/// Several clients stuck at once are all cut when the grace runs out: with an event loop,
+/// several of them on one loop.
+fn shutdown_cuts_every_stuck_client_at_once(engine: Engine) {
+    const STUCK: usize = 3;
+    let grace = Duration::from_millis(500);
+    let engine = at_least(engine, STUCK);
+    let server = start(Mode::Echo, engine, |c| {
+        c.grace = grace;
+        c.max_line = stall::huge_line();
+        c.idle_timeout = Duration::from_secs(30);
+    });
+    let stuck: Vec<_> = (0..STUCK)
+        .map(|_| stall::stuck_on_huge_line(&server))
+        .collect();
+    assert_eq!(server.shutdown(), STUCK, "{engine:?}");
+    let began = Instant::now();
+    let summary = server.join().summary;
+    let took = began.elapsed();
+    assert!(
+        took < grace + Duration::from_secs(1),
+        "{engine:?}: join took {took:?}"
+    );
+    assert_eq!(
+        (summary.served, summary.cut, summary.panicked),
+        (STUCK as u64, STUCK, 0),
+        "{engine:?}: {summary:?}"
+    );
+    drop(stuck);
 }
 
 fn shutdown_tells_silent_greet_clients_and_never_counts_refused_ones(engine: Engine) {
