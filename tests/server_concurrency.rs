@@ -21,6 +21,7 @@ use good::{Good, GoodPlan, Tally, figures};
 use many_clients::client::{self, parse_greet_id};
 use many_clients::conn::Mode;
 use many_clients::counter::CounterKind;
+use many_clients::server::events::Listeners;
 use many_clients::server::{Engine, Event};
 use support::{
     BUSY, Client, SETTLE, T, TestServer, at_least, eventually, pool_of, server_cpu_ticks, show,
@@ -42,12 +43,20 @@ const CLIENTS: u64 = 50;
 
 /// `CLIENTS` greet clients on real threads, released together, with each counter.
 fn fifty_concurrent_greets_get_ids_1_to_50(engine: Engine) {
-    for counter in [
-        CounterKind::Mutex,
-        CounterKind::ParkingLot,
-        CounterKind::Atomic,
-    ] {
-        let server = start(Mode::Greet, engine, |c| c.counter = counter);
+    let mut runs = vec![
+        (CounterKind::Mutex, Listeners::PerLoop),
+        (CounterKind::ParkingLot, Listeners::PerLoop),
+        (CounterKind::Atomic, Listeners::PerLoop),
+    ];
+    // Event loops can also share one listening socket, each taking one connection a turn.
+    if let Engine::Events { .. } = engine {
+        runs.push((CounterKind::Atomic, Listeners::Shared));
+    }
+    for (counter, listeners) in runs {
+        let server = start(Mode::Greet, engine, |c| {
+            c.counter = counter;
+            c.listeners = listeners;
+        });
         let addr = server.addr;
         let barrier = Arc::new(Barrier::new(CLIENTS as usize));
         let clients: Vec<_> = (0..CLIENTS)
@@ -67,7 +76,7 @@ fn fifty_concurrent_greets_get_ids_1_to_50(engine: Engine) {
             })
             .collect();
         let unique: BTreeSet<u64> = ids.iter().copied().collect();
-        let what = format!("{engine:?}, {counter:?}");
+        let what = format!("{engine:?}, {counter:?}, {listeners:?}");
         assert_eq!(unique, (1..=CLIENTS).collect(), "{what}: ids {ids:?}");
 
         let mut stats = server.stats();
@@ -80,6 +89,13 @@ fn fifty_concurrent_greets_get_ids_1_to_50(engine: Engine) {
             (1..=CLIENTS).contains(&stats.clients.peak),
             "{what}: {stats:?}"
         );
+        if let (Engine::Events { loops }, Listeners::Shared) = (engine, listeners) {
+            // Every loop was woken by the burst and took its share, one a turn.
+            let serving: BTreeSet<String> = (1..=CLIENTS)
+                .filter_map(|id| server.recorder.handler_of(id))
+                .collect();
+            assert_eq!(serving.len(), loops, "{what}: served by {serving:?}");
+        }
         let summary = server.stop().summary;
         assert_eq!((summary.served, summary.refused), (CLIENTS, 0), "{what}");
         assert_eq!((summary.cut, summary.panicked), (0, 0), "{what}");

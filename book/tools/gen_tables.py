@@ -505,42 +505,65 @@ def listeners():
 
 
 def tail():
-    """Chapter 12: where the slowest greet connections wait, on 1, 2 and 4 event loops against
-    tokio (benches/server/stamps.rs splits each connection's time at the server's accept and
-    reply)."""
-    lines = ["| loops | conn/s events · tokio | p50 ms events · tokio | p99 ms events · tokio | "
-             "slowest 1% on events: backlog · service · delivery, ms |",
-             "|---:|---:|---:|---:|---:|"]
-    spec = "events+tokio,greet,100,40,9"
-    line_re = re.compile(r"^(events|tokio)\s+wall.*?rate\s+(\d+)/s.*?total ([\d.]+)/([\d.]+)"
+    """Chapter 12: where the slowest greet connections wait, with a listener per loop on 1, 2
+    and 4 loops and with one listener shared by 2 loops, against tokio
+    (benches/server/stamps.rs splits each connection's time at the server's accept and
+    reply); then what sharing costs long-lived connections (echo)."""
+    lines = ["| listeners, loops | conn/s ours · tokio | p50 ms ours · tokio | p99 ms ours · tokio | "
+             "slowest 1% of ours: backlog · service · delivery, ms |",
+             "|---|---:|---:|---:|---:|"]
+    spec = "greet,100,40,9"
+    line_re = re.compile(r"^(events|events-shared|tokio)\s+wall.*?rate\s+(\d+)/s"
+                         r"(?:.*?total ([\d.]+)/([\d.]+))?"
                          r"(?:; slowest 1% \(\d+\): backlog ([\d.]+), service ([\d.]+), "
                          r"delivery ([\d.]+))?", re.M)
-    for loops in ["1", "2", "4"]:
-        out = run(["cargo", "bench", "--bench", "server"], timeout=1800,
-                  env={"SERVER_BENCH_PROBE": spec, "SERVER_BENCH_STAMPS": "1",
-                       "SERVER_BENCH_LOOPS": loops})
+
+    def probe_rows(kinds, spec, loops, stamps):
+        env = {"SERVER_BENCH_PROBE": f"{kinds}+tokio,{spec}", "SERVER_BENCH_LOOPS": loops}
+        if stamps:
+            env["SERVER_BENCH_STAMPS"] = "1"
+        out = run(["cargo", "bench", "--bench", "server"], timeout=1800, env=env)
         rows = {}
         for m in line_re.finditer(out):
             rows.setdefault(m.group(1), []).append(
                 [float(x) if x else None for x in m.groups()[1:]])
+        return rows
 
-        def med(kind, i, fmt):
-            values = sorted(r[i] for r in rows.get(kind, []) if r[i] is not None)
-            return format(values[len(values) // 2], fmt) if values else "–"
-        lines.append(f"| {loops} | {med('events', 0, '.0f')} · {med('tokio', 0, '.0f')} | "
-                     f"{med('events', 1, '.1f')} · {med('tokio', 1, '.1f')} | "
-                     f"{med('events', 2, '.1f')} · {med('tokio', 2, '.1f')} | "
-                     f"{med('events', 3, '.1f')} · {med('events', 4, '.1f')} · "
-                     f"{med('events', 5, '.1f')} |")
+    def med(rows, kind, i, fmt):
+        values = sorted(r[i] for r in rows.get(kind, []) if r[i] is not None)
+        return format(values[len(values) // 2], fmt) if values else "–"
+
+    for kind, label, loops in [("events", "one per loop", "1"), ("events", "one per loop", "2"),
+                               ("events", "one per loop", "4"), ("events-shared", "one shared", "2")]:
+        rows = probe_rows(kind, spec, loops, stamps=True)
+        lines.append(f"| {label}, {loops} | {med(rows, kind, 0, '.0f')} · {med(rows, 'tokio', 0, '.0f')} | "
+                     f"{med(rows, kind, 1, '.1f')} · {med(rows, 'tokio', 1, '.1f')} | "
+                     f"{med(rows, kind, 2, '.1f')} · {med(rows, 'tokio', 2, '.1f')} | "
+                     f"{med(rows, kind, 3, '.1f')} · {med(rows, kind, 4, '.1f')} · "
+                     f"{med(rows, kind, 5, '.1f')} |")
     write("events-tail.md", "\n".join(lines), "tail",
-          f"SERVER_BENCH_STAMPS=1 SERVER_BENCH_LOOPS=N SERVER_BENCH_PROBE={spec} "
-          "cargo bench --bench server, N = 1, 2, 4",
+          f"SERVER_BENCH_STAMPS=1 SERVER_BENCH_LOOPS=N SERVER_BENCH_PROBE=KIND+tokio,{spec} "
+          "cargo bench --bench server, KIND = events (N = 1, 2, 4), events-shared (N = 2)",
           note="Greet, 100 clients, 4,000 connections a batch; medians over 9 interleaved "
                "rounds. tokio always has its default two workers. *Backlog*: from `connect` "
                "returning to the server's accept; *service*: accept to reply written; "
                "*delivery*: reply written to the client having read it to EOF — means over the "
                "slowest 1% of each batch. The stamps are an observer on our server (a lock per "
-               "event), which costs the event loops some throughput in this table only.")
+               "event), which costs our loops some throughput in this table only.")
+    lines = ["| load | one listener per loop ÷ tokio | one shared ÷ tokio |", "|---|---:|---:|"]
+    for spec in ["echo,20,2000,9", "echo,100,400,9", "greet,20,200,9", "greet,100,40,9"]:
+        rows = probe_rows("events+events-shared", spec, "2", stamps=False)
+        tokio = rows.get("tokio", [])
+
+        def ratio(kind):
+            per_round = sorted(r[0] / t[0] for r, t in zip(rows.get(kind, []), tokio))
+            return f"{per_round[len(per_round) // 2]:.2f}" if per_round else "–"
+        mode, clients = spec.split(",")[:2]
+        lines.append(f"| {mode} {clients} | {ratio('events')} | {ratio('events-shared')} |")
+    write("events-sharing.md", "\n".join(lines), "tail",
+          "SERVER_BENCH_PROBE=events+events-shared+tokio,LOAD,9 cargo bench --bench server",
+          note="Two loops. Each cell: the median over 9 interleaved rounds of the per-round ratio "
+               "of connections (greet) or messages (echo) per second, ours over tokio's.")
 
 
 def c10k():

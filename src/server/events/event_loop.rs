@@ -44,8 +44,15 @@ const FIRST: usize = 2;
 /// loop wait so long (most of a second, in a debug build) that their own
 /// idle timeouts fired (`tests/hostile.rs`, the never-reader).
 const READ_BUDGET: usize = 1;
-/// Connections accepted in one go before the loop turns to the others.
-const ACCEPT_BUDGET: usize = 64;
+/// Connections accepted in one go before the loop turns to the others, from
+/// a listener of its own.
+pub const ACCEPT_BUDGET: usize = 64;
+/// The same from a listener every loop shares: one a turn. Whichever loop
+/// comes to the listener first takes what waits there, and a loop that
+/// took a burst would keep it all, to serve in turns, while another loop
+/// sat idle (measured: the slowest connections then waited in the loop
+/// that took them; `gen_tables.py tail`).
+pub const SHARED_ACCEPT_BUDGET: usize = 1;
 
 /// One event loop and everything it owns.
 pub struct EventLoop<C: Clock> {
@@ -56,6 +63,9 @@ pub struct EventLoop<C: Clock> {
     /// The listener may have connections waiting (edge-triggered: until
     /// `accept` says `WouldBlock`).
     listener_ready: bool,
+    /// Connections to accept in one go: [`ACCEPT_BUDGET`] or
+    /// [`SHARED_ACCEPT_BUDGET`].
+    accept_budget: usize,
     /// Accepting pauses after an error such as `EMFILE`, until this time or
     /// until one of our connections closes and gives a descriptor back.
     accept_paused_until: Option<Instant>,
@@ -83,10 +93,12 @@ pub struct EventLoop<C: Clock> {
 }
 
 impl<C: Clock> EventLoop<C> {
-    /// A loop over `listener`; `poll` already has the nudge registered.
+    /// A loop over `listener`, accepting up to `accept_budget` connections
+    /// a turn; `poll` already has the nudge registered.
     pub fn new(
         poll: Poll,
         mut listener: TcpListener,
+        accept_budget: usize,
         shared: Arc<Shared<Std>>,
         control: Arc<Control>,
         clock: Arc<C>,
@@ -98,6 +110,7 @@ impl<C: Clock> EventLoop<C> {
             events: Events::with_capacity(1024),
             listener: Some(listener),
             listener_ready: true,
+            accept_budget,
             accept_paused_until: None,
             accept_errors: AcceptErrors::default(),
             slots: Vec::new(),
@@ -275,7 +288,7 @@ impl<C: Clock> EventLoop<C> {
             }
             self.accept_paused_until = None;
         }
-        for _ in 0..ACCEPT_BUDGET {
+        for _ in 0..self.accept_budget {
             let Some(listener) = &self.listener else {
                 return;
             };

@@ -43,7 +43,8 @@ pub enum Listeners {
     #[default]
     PerLoop,
     /// One listening socket, watched by every loop: each new connection
-    /// wakes every loop, and one of them gets it.
+    /// wakes every loop, and one of them gets it. Each loop takes one
+    /// connection a turn, so none takes a burst the others could serve.
     Shared,
 }
 
@@ -121,9 +122,14 @@ impl Running {
         let mut threads = Vec::with_capacity(loops);
         for (i, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
             let listener = mio::net::TcpListener::from_std(listener);
+            let budget = match how {
+                Listeners::PerLoop => event_loop::ACCEPT_BUDGET,
+                Listeners::Shared => event_loop::SHARED_ACCEPT_BUDGET,
+            };
             let event_loop = EventLoop::new(
                 poll,
                 listener,
+                budget,
                 shared.clone(),
                 control.clone(),
                 clock.clone(),
