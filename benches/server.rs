@@ -79,9 +79,11 @@ mod bench {
         Thread,
         Pool,
         Events,
-        /// The events engine with one listening socket shared by its loops, for the probe
-        /// that chose per-loop listeners (`SERVER_BENCH_PROBE=events+events-shared,…`).
+        /// The events engine with one listening socket shared by its loops, and with one per
+        /// loop, whatever the mode's default (`SERVER_BENCH_PROBE=events-per-loop+events-shared,…`;
+        /// `gen_tables.py tail`).
         EventsShared,
+        EventsPerLoop,
         Bare,
         Tokio,
     }
@@ -101,6 +103,7 @@ mod bench {
                 Kind::Pool => "pool",
                 Kind::Events => "events",
                 Kind::EventsShared => "events-shared",
+                Kind::EventsPerLoop => "events-per-loop",
                 Kind::Bare => "bare",
                 Kind::Tokio => "tokio",
             }
@@ -118,7 +121,7 @@ mod bench {
     pub fn start(kind: Kind, mode: Mode) -> Target {
         let echo = mode == Mode::Echo;
         match kind {
-            Kind::Thread | Kind::Pool | Kind::Events | Kind::EventsShared => {
+            Kind::Thread | Kind::Pool | Kind::Events | Kind::EventsShared | Kind::EventsPerLoop => {
                 let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.engine = match kind {
@@ -126,7 +129,7 @@ mod bench {
                         workers: POOL_WORKERS,
                     },
                     // `SERVER_BENCH_LOOPS=N`: another number of loops, for the probe.
-                    Kind::Events | Kind::EventsShared => Engine::Events {
+                    Kind::Events | Kind::EventsShared | Kind::EventsPerLoop => Engine::Events {
                         loops: std::env::var("SERVER_BENCH_LOOPS")
                             .ok()
                             .and_then(|n| n.parse().ok())
@@ -134,8 +137,10 @@ mod bench {
                     },
                     _ => Engine::Thread,
                 };
-                if kind == Kind::EventsShared {
-                    config.listeners = Listeners::Shared;
+                match kind {
+                    Kind::EventsShared => config.listeners = Listeners::Shared,
+                    Kind::EventsPerLoop => config.listeners = Listeners::PerLoop,
+                    _ => {}
                 }
                 if std::env::var("SERVER_BENCH_DRAIN").is_ok_and(|v| v == "0") {
                     config.drain_timeout = Duration::ZERO;

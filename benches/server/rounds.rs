@@ -54,7 +54,7 @@ pub fn probe(spec: &str) {
         .map(|name| {
             Kind::ALL
                 .into_iter()
-                .chain([Kind::EventsShared])
+                .chain([Kind::EventsShared, Kind::EventsPerLoop])
                 .find(|k| k.name() == name)
                 .unwrap_or_else(|| panic!("SERVER_BENCH_PROBE: no server named {name:?}"))
         })

@@ -10,8 +10,7 @@
     python3 book/tools/gen_tables.py bench           # cargo bench: counters, servers, idle memory, plots
     python3 book/tools/gen_tables.py paired          # paired rounds of the server bench, 3 runs
     python3 book/tools/gen_tables.py probe           # CPU per exchange, with and without the drain
-    python3 book/tools/gen_tables.py listeners       # events: per-loop listeners or one shared
-    python3 book/tools/gen_tables.py tail            # events: where the slowest greet connections wait
+    python3 book/tools/gen_tables.py tail            # events: where the slowest wait; listeners per loop or shared
     python3 book/tools/gen_tables.py c10k            # 10,000 idle clients: thread, events, tokio
     python3 book/tools/gen_tables.py seed            # the Python seed server under the stress client
     python3 book/tools/gen_tables.py demo            # the demo's timeline, text and SVG, one run
@@ -476,34 +475,6 @@ def probe():
               "SERVER_BENCH_DRAIN=0")
 
 
-def listeners():
-    """Chapter 12: per-loop listening sockets (SO_REUSEPORT) against one shared by every loop,
-    in the same interleaved rounds, greet with 20 and 100 clients."""
-    lines = ["| load | listeners | wall µs per connection | CPU µs per connection | "
-             "switches per connection |", "|---|---|---:|---:|---:|"]
-    specs = ["events+events-shared,greet,20,200,9", "events+events-shared,greet,100,40,9"]
-    for spec in specs:
-        out = run(["cargo", "bench", "--bench", "server"], env={"SERVER_BENCH_PROBE": spec},
-                  timeout=1800)
-        rows = {}
-        for name, wall, cpu, switches in re.findall(
-                r"^(events(?:-shared)?)\s+wall\s+([\d.]+) us\s+cpu\s+([\d.]+) us\s+"
-                r"switches\s+([\d.]+)", out, re.M):
-            rows.setdefault(name, []).append((float(wall), float(cpu), float(switches)))
-        clients = spec.split(",")[2]
-        for name, label in [("events", "one per loop (`SO_REUSEPORT`)"),
-                            ("events-shared", "one, shared")]:
-            samples = rows.get(name, [])
-            if not samples:
-                continue
-            med = [sorted(s[i] for s in samples)[len(samples) // 2] for i in range(3)]
-            lines.append(f"| greet {clients} | {label} | {med[0]:.1f} | {med[1]:.1f} | "
-                         f"{med[2]:.2f} |")
-    write("events-listeners.md", "\n".join(lines), "listeners",
-          "SERVER_BENCH_PROBE=events+events-shared,greet,CLIENTS,ITERS,9 cargo bench --bench server",
-          note="Medians over 9 interleaved rounds, clients included in the CPU time.")
-
-
 def tail():
     """Chapter 12: where the slowest greet connections wait, with a listener per loop on 1, 2
     and 4 loops and with one listener shared by 2 loops, against tokio
@@ -513,7 +484,7 @@ def tail():
              "slowest 1% of ours: backlog · service · delivery, ms |",
              "|---|---:|---:|---:|---:|"]
     spec = "greet,100,40,9"
-    line_re = re.compile(r"^(events|events-shared|tokio)\s+wall.*?rate\s+(\d+)/s"
+    line_re = re.compile(r"^(events-per-loop|events-shared|tokio)\s+wall.*?rate\s+(\d+)/s"
                          r"(?:.*?total ([\d.]+)/([\d.]+))?"
                          r"(?:; slowest 1% \(\d+\): backlog ([\d.]+), service ([\d.]+), "
                          r"delivery ([\d.]+))?", re.M)
@@ -533,8 +504,10 @@ def tail():
         values = sorted(r[i] for r in rows.get(kind, []) if r[i] is not None)
         return format(values[len(values) // 2], fmt) if values else "–"
 
-    for kind, label, loops in [("events", "one per loop", "1"), ("events", "one per loop", "2"),
-                               ("events", "one per loop", "4"), ("events-shared", "one shared", "2")]:
+    for kind, label, loops in [("events-per-loop", "one per loop", "1"),
+                               ("events-per-loop", "one per loop", "2"),
+                               ("events-per-loop", "one per loop", "4"),
+                               ("events-shared", "one shared", "2")]:
         rows = probe_rows(kind, spec, loops, stamps=True)
         lines.append(f"| {label}, {loops} | {med(rows, kind, 0, '.0f')} · {med(rows, 'tokio', 0, '.0f')} | "
                      f"{med(rows, kind, 1, '.1f')} · {med(rows, 'tokio', 1, '.1f')} | "
@@ -543,7 +516,7 @@ def tail():
                      f"{med(rows, kind, 5, '.1f')} |")
     write("events-tail.md", "\n".join(lines), "tail",
           f"SERVER_BENCH_STAMPS=1 SERVER_BENCH_LOOPS=N SERVER_BENCH_PROBE=KIND+tokio,{spec} "
-          "cargo bench --bench server, KIND = events (N = 1, 2, 4), events-shared (N = 2)",
+          "cargo bench --bench server, KIND = events-per-loop (N = 1, 2, 4), events-shared (N = 2)",
           note="Greet, 100 clients, 4,000 connections a batch; medians over 9 interleaved "
                "rounds. tokio always has its default two workers. *Backlog*: from `connect` "
                "returning to the server's accept; *service*: accept to reply written; "
@@ -552,16 +525,16 @@ def tail():
                "event), which costs our loops some throughput in this table only.")
     lines = ["| load | one listener per loop ÷ tokio | one shared ÷ tokio |", "|---|---:|---:|"]
     for spec in ["echo,20,2000,9", "echo,100,400,9", "greet,20,200,9", "greet,100,40,9"]:
-        rows = probe_rows("events+events-shared", spec, "2", stamps=False)
+        rows = probe_rows("events-per-loop+events-shared", spec, "2", stamps=False)
         tokio = rows.get("tokio", [])
 
         def ratio(kind):
             per_round = sorted(r[0] / t[0] for r, t in zip(rows.get(kind, []), tokio))
             return f"{per_round[len(per_round) // 2]:.2f}" if per_round else "–"
         mode, clients = spec.split(",")[:2]
-        lines.append(f"| {mode} {clients} | {ratio('events')} | {ratio('events-shared')} |")
+        lines.append(f"| {mode} {clients} | {ratio('events-per-loop')} | {ratio('events-shared')} |")
     write("events-sharing.md", "\n".join(lines), "tail",
-          "SERVER_BENCH_PROBE=events+events-shared+tokio,LOAD,9 cargo bench --bench server",
+          "SERVER_BENCH_PROBE=events-per-loop+events-shared+tokio,LOAD,9 cargo bench --bench server",
           note="Two loops. Each cell: the median over 9 interleaved rounds of the per-round ratio "
                "of connections (greet) or messages (echo) per second, ours over tokio's.")
 
@@ -662,7 +635,6 @@ def main(argv):
         "bench": bench,
         "paired": paired,
         "probe": probe,
-        "listeners": listeners,
         "c10k": c10k,
         "tail": tail,
         "seed": seed,
@@ -674,7 +646,7 @@ def main(argv):
     }
     if what == "all":
         for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "shuttle", "lin", "seed",
-                    "bench", "paired", "probe", "listeners", "tail", "c10k"]:
+                    "bench", "paired", "probe", "tail", "c10k"]:
             jobs[job]() if job != "loom-bounds" else loom_bounds(False)
         return 0
     if what not in jobs:

@@ -129,7 +129,8 @@ pub struct ServerConfig {
     pub backlog: i32,
     /// An event hook (the demo's timeline, tests).
     pub observer: Option<Arc<dyn Observer>>,
-    /// How connections reach the event loops (`Engine::Events` only).
+    /// How connections reach the event loops (`Engine::Events` only); by
+    /// default [`events::Listeners::for_mode`] of the mode given to `new`.
     pub listeners: events::Listeners,
 }
 
@@ -170,7 +171,7 @@ impl ServerConfig {
             counter: CounterKind::default(),
             backlog: 1024,
             observer: None,
-            listeners: events::Listeners::default(),
+            listeners: events::Listeners::for_mode(mode),
         }
     }
 

@@ -13,8 +13,8 @@
 //! and the [`control`] orders cross threads. Connections reach a loop
 //! through a listening socket of its own: `SO_REUSEPORT` lets every loop
 //! bind the same port and the kernel spreads new connections over them
-//! ([`Listeners::PerLoop`]), or every loop watches one shared socket
-//! ([`Listeners::Shared`]); chapter 12 measures both.
+//! ([`Listeners::PerLoop`], echo's default), or every loop watches one
+//! shared socket ([`Listeners::Shared`], greet's); chapter 12 measures both.
 
 pub mod connection;
 pub mod control;
@@ -24,7 +24,7 @@ pub mod timers;
 
 use super::lifecycle::Shared;
 use super::running::{self, LiveStats, Summary};
-use crate::conn::Clock;
+use crate::conn::{Clock, Mode};
 use crate::sync::{Arc, Std};
 use control::{Control, Nudge};
 use event_loop::{EventLoop, NUDGE};
@@ -34,18 +34,36 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How connections reach the event loops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// How connections reach the event loops. Measured (book chapter 12): each
+/// way meets a target the other misses, so the default follows the mode
+/// ([`Listeners::for_mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listeners {
     /// Each loop has its own listening socket on the same port
     /// (`SO_REUSEPORT`); the kernel hands each new connection to one of
-    /// them. No hand-off between threads, no loop woken for nothing.
-    #[default]
+    /// them by a hash of its addresses. No hand-off between threads, no loop
+    /// woken for nothing, and long-lived connections spread evenly; but a
+    /// new connection waits for its loop even while another is idle.
     PerLoop,
     /// One listening socket, watched by every loop: each new connection
     /// wakes every loop, and one of them gets it. Each loop takes one
-    /// connection a turn, so none takes a burst the others could serve.
+    /// connection a turn, so none takes a burst the others could serve:
+    /// whichever loop is free first takes the next connection.
     Shared,
+}
+
+impl Listeners {
+    /// The default for a server in `mode`: greet connections live for one
+    /// message, so the slowest of them are the ones that waited for a busy
+    /// loop, and sharing the listener cuts that wait; echo connections live
+    /// for many, so an even spread over the loops matters more, and a loop
+    /// that happened to be free at the wrong moments would keep more of them.
+    pub fn for_mode(mode: Mode) -> Listeners {
+        match mode {
+            Mode::Greet => Listeners::Shared,
+            Mode::Echo => Listeners::PerLoop,
+        }
+    }
 }
 
 /// Sets the socket options a listener needs before `bind` for `listeners`.
