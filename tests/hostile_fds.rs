@@ -27,7 +27,7 @@ use many_clients::server::{Engine, ServerConfig};
 use socket2::{Domain, Socket, Type};
 use std::fs::File;
 use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use support::threads::{thread_cpu_ticks, vm_rss_kib};
 use support::*;
@@ -132,6 +132,23 @@ fn cpu_ticks(tids: &[u64]) -> u64 {
 }
 
 /// A client socket made now, while descriptors are free, to be connected later.
+/// Connects each of `sockets` (made while descriptors were free) to `addr`, where it waits in
+/// the backlog, and sends `"{label} {i}\n"` on the `i`-th.
+fn into_backlog(
+    addr: SocketAddr,
+    sockets: impl IntoIterator<Item = Socket>,
+    label: &str,
+) -> Vec<Client> {
+    let connect = |(i, s): (usize, Socket)| {
+        s.connect_timeout(&addr.into(), T)
+            .expect("connect into the backlog");
+        let mut c = Client::from_stream(s.into());
+        c.send(format!("{label} {i}\n").as_bytes());
+        c
+    };
+    sockets.into_iter().enumerate().map(connect).collect()
+}
+
 fn spare_socket() -> Socket {
     Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket")
 }
@@ -218,17 +235,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop(engine: Engine) {
     let connected_before = h.recorder.connected();
     let hog = exhaust();
     let began = Instant::now();
-    let mut clients: Vec<Client> = std::iter::once(first)
-        .chain(waiting)
-        .enumerate()
-        .map(|(i, s)| {
-            s.connect_timeout(&h.addr.into(), T)
-                .expect("connect into the backlog");
-            let mut c = Client::from_stream(s.into());
-            c.send(format!("waited {i}\n").as_bytes());
-            c
-        })
-        .collect();
+    let mut clients = into_backlog(h.addr, std::iter::once(first).chain(waiting), "waited");
     // Hold it for a second and a half (the length of the fault is the scenario); the clients
     // already connected keep being served all along, and so is a newcomer that got in.
     let before = good.answered();
@@ -284,17 +291,7 @@ fn running_out_of_fds_neither_spins_nor_kills_the_accept_loop(engine: Engine) {
     }
     let cpu_before = cpu_ticks(&tids);
     let hog = exhaust();
-    let mut quiet: Vec<Client> = quiet
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.connect_timeout(&h.addr.into(), T)
-                .expect("connect into the backlog");
-            let mut c = Client::from_stream(s.into());
-            c.send(format!("quiet {i}\n").as_bytes());
-            c
-        })
-        .collect();
+    let mut quiet = into_backlog(h.addr, quiet, "quiet");
     for (i, c) in quiet.iter_mut().enumerate().take(reserved) {
         c.expect_echo(&format!("quiet {i}"));
     }
