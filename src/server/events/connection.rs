@@ -53,8 +53,11 @@ pub struct Connection {
     /// Reading stopped because too much is queued for this client.
     paused: bool,
     /// Readiness is edge-triggered: once the socket was reported readable, it
-    /// stays so for us until a read says `WouldBlock`.
+    /// stays so for us until a read says `WouldBlock` or comes back short.
     readable: bool,
+    /// The poll reported the client's end of input (a close or a reset): no
+    /// new event will come for it, so reading goes on until a read says so.
+    input_end_seen: bool,
     /// Time the connection has spent with replies stuck in the queue, and
     /// since when it is stuck now: the wait clock's offset.
     stalled_for: Duration,
@@ -87,6 +90,7 @@ impl Connection {
             // Not until the poll says so: registering a socket that already has input raises
             // an event at once, and reading before that would often just say `WouldBlock`.
             readable: false,
+            input_end_seen: false,
             stalled_for: Duration::ZERO,
             stalled_since: None,
             last_progress: now,
@@ -143,6 +147,11 @@ impl Connection {
         self.carry_out(now, shared)
     }
 
+    /// The poll reported that the client closed or reset its end.
+    pub fn saw_input_end(&mut self) {
+        self.input_end_seen = true;
+    }
+
     /// The socket may have input: read until it has none, at most `budget`
     /// reads (the loop comes back for the rest, so one busy client cannot
     /// hold the loop up). The clock is read after each read, as the blocking
@@ -171,6 +180,16 @@ impl Connection {
                 }
                 Ok(n) => {
                     tracing::trace!(bytes = n, "read");
+                    // A read that did not fill what it offered emptied the socket: with
+                    // edge-triggered readiness, bytes that come later raise a new event
+                    // (epoll(7), question 9; tokio's `PollEvented` relies on the same).
+                    // Reading again now would only say `WouldBlock`: one system call
+                    // per message saved.
+                    // Not so once the client closed or reset: the end came with the bytes, its
+                    // one event is spent, and only reading on finds it (`saw_input_end`).
+                    if n < len && !self.input_end_seen {
+                        self.readable = false;
+                    }
                     let at = self.wait_clock(now);
                     self.conn.handle_data(&buf[..n], at);
                 }

@@ -54,6 +54,28 @@ pub const ACCEPT_BUDGET: usize = 64;
 /// that took them; `gen_tables.py tail`).
 pub const SHARED_ACCEPT_BUDGET: usize = 1;
 
+/// What one poll said of a connection's socket.
+#[derive(Clone, Copy, Debug)]
+struct Ready {
+    /// It may have input, or an end of input or an error to read.
+    readable: bool,
+    /// It may take more bytes.
+    writable: bool,
+    /// The client closed its end or reset the connection.
+    input_end: bool,
+}
+
+impl Ready {
+    fn of(event: &mio::event::Event) -> Ready {
+        let input_end = event.is_read_closed() || event.is_error();
+        Ready {
+            readable: event.is_readable() || input_end,
+            writable: event.is_writable() || event.is_write_closed(),
+            input_end,
+        }
+    }
+}
+
 /// One event loop and everything it owns.
 pub struct EventLoop<C: Clock> {
     poll: Poll,
@@ -82,7 +104,7 @@ pub struct EventLoop<C: Clock> {
     /// connection keeps a buffer of its own while idle.
     buf: Vec<u8>,
     /// Events of the last poll, copied out so handling them can borrow the loop.
-    scratch: Vec<(Token, bool, bool)>,
+    scratch: Vec<(Token, Ready)>,
     orders: Orders,
     shared: Arc<Shared<Std>>,
     control: Arc<Control>,
@@ -144,18 +166,15 @@ impl<C: Clock> EventLoop<C> {
             let now = self.clock.now();
             self.scratch.clear();
             for event in self.events.iter() {
-                let (readable, writable) = (
-                    event.is_readable() || event.is_read_closed() || event.is_error(),
-                    event.is_writable() || event.is_write_closed(),
-                );
-                self.scratch.push((event.token(), readable, writable));
+                let ready = Ready::of(event);
+                self.scratch.push((event.token(), ready));
             }
             for i in 0..self.scratch.len() {
-                let (token, readable, writable) = self.scratch[i];
+                let (token, ready) = self.scratch[i];
                 match token {
                     LISTENER => self.listener_ready = true,
                     NUDGE => {} // the orders are read below, after every poll
-                    token => self.on_event(token, readable, writable),
+                    token => self.on_event(token, ready),
                 }
             }
             self.read_ready();
@@ -222,13 +241,18 @@ impl<C: Clock> EventLoop<C> {
     /// Each connection's step reads the clock afresh: what it reads now
     /// may have arrived after the turn began, and a deadline counted from
     /// the turn's start would fire early.
-    fn on_event(&mut self, token: Token, readable: bool, writable: bool) {
+    fn on_event(&mut self, token: Token, ready: Ready) {
         let now = self.clock.now();
         self.with_connection(token, |c, buf, shared, clock| {
-            if writable && let Status::Done(ending) = c.on_writable(now, shared) {
+            if ready.writable
+                && let Status::Done(ending) = c.on_writable(now, shared)
+            {
                 return Status::Done(ending);
             }
-            if readable {
+            if ready.input_end {
+                c.saw_input_end();
+            }
+            if ready.readable {
                 return c.on_readable(buf, READ_BUDGET, clock, shared);
             }
             Status::Open

@@ -80,3 +80,101 @@ fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
     }
     assert!(c.out.has_room_to_read(), "resumed at {}", c.out.len());
 }
+
+/// An echo connection over `pair()`, and the read buffer a loop would lend it.
+fn echo_connection(server: TcpStream) -> (Connection, Vec<u8>) {
+    let now = SystemClock.now().instant;
+    let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, now);
+    let c = Connection::new(server, conn, None, Span::none(), now);
+    (c, vec![0; ECHO_READ_LEN])
+}
+
+/// Polls until the server's socket holds `len` bytes of input.
+fn wait_buffered(server: &TcpStream, len: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut peeked = vec![0; len];
+    while !matches!(server.peek(&mut peeked), Ok(n) if n >= len) {
+        assert!(Instant::now() < deadline, "{len} bytes never arrived");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_read_that_comes_back_short_has_emptied_the_socket_and_a_full_one_has_not() {
+    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
+    let (server, mut client) = pair();
+    let (mut c, mut buf) = echo_connection(server);
+    client.write_all(b"hi\n").unwrap();
+    wait_buffered(c.stream(), 3);
+    assert_eq!(
+        c.on_readable(&mut buf, 1, &SystemClock, &shared),
+        Status::Open
+    );
+    assert!(
+        !c.wants_read(),
+        "a short read leaves nothing: wait for the next event"
+    );
+    // More than one read takes: the first read fills what it offered, and there is more.
+    let long = vec![b'x'; ECHO_READ_LEN + 100];
+    client.write_all(&long).unwrap();
+    wait_buffered(c.stream(), long.len());
+    assert_eq!(
+        c.on_readable(&mut buf, 1, &SystemClock, &shared),
+        Status::Open
+    );
+    assert!(c.wants_read(), "a full read may have left more behind");
+    assert_eq!(
+        c.on_readable(&mut buf, 1, &SystemClock, &shared),
+        Status::Open
+    );
+    assert!(!c.wants_read(), "the last 100 bytes came back short");
+}
+
+#[test]
+fn an_end_of_input_that_came_with_the_last_bytes_is_read_without_another_event() {
+    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
+    let (server, mut client) = pair();
+    let (mut c, mut buf) = echo_connection(server);
+    let mut poll = mio::Poll::new().unwrap();
+    let token = mio::Token(7);
+    poll.registry()
+        .register(c.stream(), token, mio::Interest::READABLE)
+        .unwrap();
+    // The bytes and the end arrive before the server looks: one event says both.
+    client.write_all(b"last words").unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut events = mio::Events::with_capacity(8);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        poll.poll(&mut events, Some(Duration::from_millis(100)))
+            .unwrap();
+        if events
+            .iter()
+            .any(|e| e.token() == token && e.is_read_closed())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the end of input was never reported"
+        );
+    }
+    c.saw_input_end();
+    assert_eq!(
+        c.on_readable(&mut buf, 1, &SystemClock, &shared),
+        Status::Open
+    );
+    assert!(
+        c.wants_read(),
+        "the read came back short, but the end behind it raises no new event"
+    );
+    // The end of input: the unfinished line is answered, then the connection closes.
+    assert_eq!(
+        c.on_readable(&mut buf, 1, &SystemClock, &shared),
+        Status::Done(Ending::Closed)
+    );
+    drop(c); // what the loop does with a connection that is done
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert!(reply.contains("Server got 'last words'"), "{reply:?}");
+}
