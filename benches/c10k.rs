@@ -48,17 +48,23 @@ mod c10k {
             );
             return;
         }
+        // `C10K_MODE=echo`: the same child serving echo (`benches/syscalls.py` counts what each
+        // server asks of the kernel in both modes).
+        let mode = match std::env::var("C10K_MODE").as_deref() {
+            Ok("echo") => Mode::Echo,
+            _ => Mode::Greet,
+        };
         let mut handle = None;
         let mut tokio = None;
         let addr = match server {
             "tokio" => {
-                let server = tokio_server::start(false).expect("start tokio");
+                let server = tokio_server::start(mode == Mode::Echo).expect("start tokio");
                 let addr = server.addr;
                 tokio = Some(server);
                 addr
             }
             engine => {
-                let mut config = ServerConfig::new(Mode::Greet);
+                let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.max_connections = clients + 64;
                 config.engine = if engine == "events" {

@@ -12,6 +12,7 @@
     python3 book/tools/gen_tables.py probe           # CPU per exchange, with and without the drain
     python3 book/tools/gen_tables.py tail            # events: where the slowest wait; listeners per loop or shared
     python3 book/tools/gen_tables.py c10k            # 10,000 idle clients: thread, events, tokio
+    python3 book/tools/gen_tables.py syscalls        # system calls per exchange (needs strace)
     python3 book/tools/gen_tables.py seed            # the Python seed server under the stress client
     python3 book/tools/gen_tables.py demo            # the demo's timeline, text and SVG, one run
     python3 book/tools/gen_tables.py shutdown        # chapter 10's real run: Ctrl-C with a client
@@ -549,6 +550,18 @@ def c10k():
                "while holding them idle.")
 
 
+def syscalls():
+    """Chapter 12: what each server asks of the kernel per exchange (benches/syscalls.py)."""
+    built = run(["cargo", "bench", "--bench", "c10k", "--no-run"])
+    exe = re.search(r"Executable benches/c10k\.rs \((.+?)\)", built).group(1)
+    run(["cargo", "build", "--release", "--example", "stress_client"])
+    out = run(["python3", "benches/syscalls.py", "--exe", exe], timeout=600)
+    write("syscalls.md", out, "syscalls", "python3 benches/syscalls.py (strace -f -c)",
+          note="Each server in its own process under `strace -f -c`, minus the same server "
+               "started and stopped with no load; calls below 0.05 per exchange left out. "
+               "In brackets: calls that failed (`EAGAIN`).")
+
+
 # ---------------------------------------------------------------------------------------------
 # The Python seed, the demo, and chapter 10's run
 
@@ -636,6 +649,7 @@ def main(argv):
         "paired": paired,
         "probe": probe,
         "c10k": c10k,
+        "syscalls": syscalls,
         "tail": tail,
         "seed": seed,
         "demo": demo,
@@ -646,7 +660,7 @@ def main(argv):
     }
     if what == "all":
         for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "shuttle", "lin", "seed",
-                    "bench", "paired", "probe", "tail", "c10k"]:
+                    "bench", "paired", "probe", "tail", "c10k", "syscalls"]:
             jobs[job]() if job != "loom-bounds" else loom_bounds(False)
         return 0
     if what not in jobs:
