@@ -207,11 +207,14 @@ impl Connection {
         Status::Open
     }
 
-    /// The socket may take more bytes.
-    pub fn on_writable(&mut self, now: Now, shared: &Shared<Std>) -> Status {
+    /// The socket may take more bytes. Most such events come with nothing
+    /// queued (every socket is writable when registered): the clock is read
+    /// only when there is something to write.
+    pub fn on_writable<C: Clock + ?Sized>(&mut self, clock: &C, shared: &Shared<Std>) -> Status {
         if self.out.is_empty() {
             return Status::Open;
         }
+        let now = clock.now();
         match self.flush(now, shared) {
             Ok(()) => self.after_flush(now, shared),
             Err(ending) => Status::Done(ending),

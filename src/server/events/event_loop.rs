@@ -242,10 +242,9 @@ impl<C: Clock> EventLoop<C> {
     /// may have arrived after the turn began, and a deadline counted from
     /// the turn's start would fire early.
     fn on_event(&mut self, token: Token, ready: Ready) {
-        let now = self.clock.now();
         self.with_connection(token, |c, buf, shared, clock| {
             if ready.writable
-                && let Status::Done(ending) = c.on_writable(now, shared)
+                && let Status::Done(ending) = c.on_writable(clock, shared)
             {
                 return Status::Done(ending);
             }

@@ -60,7 +60,7 @@ fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
     let mut taken = 0;
     while c.out.len() > OUT_LIMIT / 2 + 8192 && taken < 64 * 1024 {
         taken += client.read(&mut got).unwrap();
-        assert_eq!(c.on_writable(clock.now(), &shared), Status::Open);
+        assert_eq!(c.on_writable(&clock, &shared), Status::Open);
         assert!(
             c.paused || c.out.has_room_to_read(),
             "resumed at {}",
@@ -76,7 +76,7 @@ fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
             c.out.len()
         );
         let _ = client.read(&mut got).unwrap();
-        assert_eq!(c.on_writable(clock.now(), &shared), Status::Open);
+        assert_eq!(c.on_writable(&clock, &shared), Status::Open);
     }
     assert!(c.out.has_room_to_read(), "resumed at {}", c.out.len());
 }
