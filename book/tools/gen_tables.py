@@ -370,18 +370,25 @@ def tests():
     lines = ["| test file | tests | passed | ignored | time |", "|---|---:|---:|---:|---:|"]
     result = re.compile(r"test result: (?:ok|FAILED)\. (?P<passed>\d+) passed; (?P<failed>\d+) "
                         r"failed; (?P<ignored>\d+) ignored.*finished in (?P<t>[\d.]+)s")
-    for f in TEST_FILES:
-        # A failing file is recorded as it is, not hidden: the table has a `passed` column.
-        # (`tests/book.rs` checks this very table, so after a change of test counts it fails
-        # once against the old table; run this job a second time.)
-        out = run(["cargo", "test", "--test", f], check=False)
-        m = result.search(out)
-        if not m:
-            sys.exit(f"gen_tables.py: no test result from `cargo test --test {f}`")
-        total = int(m["passed"]) + int(m["failed"]) + int(m["ignored"])
-        lines.append(f"| `tests/{f}.rs` | {total} | {m['passed']} | {m['ignored']} | "
-                     f"{float(m['t']):.2f} s |")
-    write("test-runs.md", "\n".join(lines), "tests", "cargo test --test FILE, for each file")
+    # A failing file is recorded as it is, not hidden: the table has a `passed` column. But
+    # `tests/book.rs` checks this very table, so after a change of test counts it fails once
+    # against the old table: a file that failed is run again after the table is written.
+    rows, failed = {}, []
+    for attempt in range(2):
+        for f in (TEST_FILES if attempt == 0 else failed):
+            out = run(["cargo", "test", "--test", f], check=False)
+            m = result.search(out)
+            if not m:
+                sys.exit(f"gen_tables.py: no test result from `cargo test --test {f}`")
+            total = int(m["passed"]) + int(m["failed"]) + int(m["ignored"])
+            rows[f] = (f"| `tests/{f}.rs` | {total} | {m['passed']} | {m['ignored']} | "
+                       f"{float(m['t']):.2f} s |")
+            if attempt == 0 and m["failed"] != "0":
+                failed.append(f)
+        write("test-runs.md", "\n".join(lines + [rows[f] for f in TEST_FILES]), "tests",
+              "cargo test --test FILE, for each file")
+        if not failed:
+            break
 
 
 # ---------------------------------------------------------------------------------------------
