@@ -4,6 +4,7 @@
 use super::*;
 use crate::conn::{ConnConfig, ManualClock, Mode, Now};
 use crate::server::transport::Wake;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// A clock the fake socket moves on while a write waits.
@@ -15,14 +16,50 @@ impl Clock for SharedClock {
     }
 }
 
-/// A socket whose peer sent `input` and then stopped reading: it takes `room` more bytes,
-/// then none. A write that cannot put everything out waits out the write timeout, as a
-/// blocking socket does, and returns what did go out (or `WouldBlock`).
-struct Stalled {
-    input: Vec<u8>,
+/// A fake client for the driver. It sends `input`, one read per chunk, then ends its input —
+/// or, if `keeps_quiet`, never sends more (`WouldBlock`). It takes `room` more bytes of
+/// replies, then none. Every write costs `per_write` on the clock, and a write that cannot put
+/// everything out waits out the armed write timeout, as a blocking socket does, and returns what
+/// did go out (or `WouldBlock`). `Stream::write_now` takes what fits if `writes_now`, else says
+/// `WouldBlock`, as the trait's default. It records what went out and whether writing was shut
+/// down.
+struct FakeClient {
+    input: VecDeque<Vec<u8>>,
+    keeps_quiet: bool,
     room: usize,
+    per_write: Duration,
+    writes_now: bool,
     write_timeout: Mutex<Option<Duration>>,
     clock: Arc<SharedClock>,
+    seen: Arc<Mutex<(Vec<u8>, bool)>>,
+}
+
+impl FakeClient {
+    /// A client that sends `input` and reads everything at once, on `clock`.
+    fn new(input: &[&[u8]], clock: &Arc<SharedClock>) -> Self {
+        FakeClient {
+            input: input.iter().map(|chunk| chunk.to_vec()).collect(),
+            keeps_quiet: false,
+            room: usize::MAX,
+            per_write: Duration::ZERO,
+            writes_now: false,
+            write_timeout: Mutex::new(None),
+            clock: clock.clone(),
+            seen: Arc::default(),
+        }
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8(self.seen.lock().unwrap().0.clone()).unwrap()
+    }
+
+    /// Takes what fits in `room`.
+    fn take(&mut self, buf: &[u8]) -> usize {
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.seen.lock().unwrap().0.extend_from_slice(&buf[..n]);
+        n
+    }
 }
 
 struct NoWaker;
@@ -32,19 +69,27 @@ impl Wake for NoWaker {
     fn cut(&self) {}
 }
 
-impl Read for Stalled {
+impl Read for FakeClient {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.input.len());
-        buf[..n].copy_from_slice(&self.input[..n]);
-        self.input.drain(..n);
+        let Some(mut chunk) = self.input.pop_front() else {
+            return match self.keeps_quiet {
+                true => Err(ErrorKind::WouldBlock.into()),
+                false => Ok(0),
+            };
+        };
+        let n = buf.len().min(chunk.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        if n < chunk.len() {
+            self.input.push_front(chunk.split_off(n));
+        }
         Ok(n)
     }
 }
 
-impl io::Write for Stalled {
+impl io::Write for FakeClient {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.room);
-        self.room -= n;
+        self.clock.0.lock().unwrap().advance(self.per_write);
+        let n = self.take(buf);
         if n < buf.len() {
             let waited = self.write_timeout.lock().unwrap().expect("a write timeout");
             self.clock.0.lock().unwrap().advance(waited);
@@ -60,7 +105,7 @@ impl io::Write for Stalled {
     }
 }
 
-impl Stream for Stalled {
+impl Stream for FakeClient {
     type Waker = NoWaker;
 
     fn waker(&self) -> NoWaker {
@@ -77,24 +122,34 @@ impl Stream for Stalled {
     }
 
     fn shutdown_write(&self) -> io::Result<()> {
+        self.seen.lock().unwrap().1 = true;
         Ok(())
     }
+
+    fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self.writes_now {
+            true if self.room > 0 => Ok(self.take(bytes)),
+            _ => Err(ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+fn new_clock() -> Arc<SharedClock> {
+    Arc::new(SharedClock(Mutex::new(ManualClock::new())))
 }
 
 #[test]
 fn a_stalled_write_fails_within_a_quarter_second_of_its_deadline() {
     let timeout = Duration::from_secs(10);
-    let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
+    let clock = new_clock();
     let start = clock.now().instant;
     let mut config = ConnConfig::new(Mode::Echo);
     config.idle_timeout = timeout;
     let mut conn = Conn::new(&config, 1, start);
     // The reply is ~45 bytes; 10 go out at once, then the peer's window stays shut.
-    let mut stream = Stalled {
-        input: b"hello\n".to_vec(),
+    let mut stream = FakeClient {
         room: 10,
-        write_timeout: Mutex::new(Some(timeout)),
-        clock: clock.clone(),
+        ..FakeClient::new(&[b"hello\n"], &clock)
     };
     let running = || false;
     let cx = Context {
@@ -113,72 +168,20 @@ fn a_stalled_write_fails_within_a_quarter_second_of_its_deadline() {
     );
 }
 
-/// A client that sends `input` (one read per chunk, then EOF) and reads slowly: every
-/// write to it takes `per_write` on the clock.
-struct SlowReader {
-    input: std::collections::VecDeque<&'static [u8]>,
-    output: Vec<u8>,
-    clock: Arc<SharedClock>,
-    per_write: Duration,
-}
-
-impl Read for SlowReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(chunk) = self.input.pop_front() else {
-            return Ok(0);
-        };
-        buf[..chunk.len()].copy_from_slice(chunk);
-        Ok(chunk.len())
-    }
-}
-
-impl io::Write for SlowReader {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.clock.0.lock().unwrap().advance(self.per_write);
-        self.output.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Stream for SlowReader {
-    type Waker = NoWaker;
-
-    fn waker(&self) -> NoWaker {
-        NoWaker
-    }
-
-    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Found by `tests/schedules.rs`: a client that sent many lines at once and read the replies
 /// slowly got `error: idle timeout` for its next line, which had been waiting in the socket
 /// while the server was blocked writing. Writing four replies here takes 400 ms, longer than
 /// the 300 ms idle timeout; the fifth line must still be answered.
 #[test]
 fn time_blocked_writing_to_a_slow_reader_is_not_idle_time() {
-    let clock = Arc::new(SharedClock(Mutex::new(ManualClock::new())));
+    let clock = new_clock();
     let mut config = ConnConfig::new(Mode::Echo);
     config.idle_timeout = Duration::from_millis(300);
     let mut conn = Conn::new(&config, 1, clock.now().instant);
-    let mut stream = SlowReader {
-        input: [&b"a\nb\nc\nd\n"[..], b"e\n"].into(),
-        output: Vec::new(),
-        clock: clock.clone(),
+    // Reads slowly: every write to it takes 100 ms on the clock.
+    let mut stream = FakeClient {
         per_write: Duration::from_millis(100),
+        ..FakeClient::new(&[b"a\nb\nc\nd\n", b"e\n"], &clock)
     };
     let running = || false;
     let cx = Context {
@@ -187,7 +190,7 @@ fn time_blocked_writing_to_a_slow_reader_is_not_idle_time() {
         observer: None,
     };
     assert_eq!(drive(&mut stream, &mut conn, &*clock, &cx), Ending::Closed);
-    let output = String::from_utf8(stream.output).unwrap();
+    let output = stream.output();
     let echoed: Vec<_> = output.lines().filter_map(|l| l.split_once("] ")).collect();
     let echoed: Vec<_> = echoed.into_iter().map(|(_, text)| text).collect();
     let want = ["a", "b", "c", "d", "e"].map(|c| format!("Server got '{c}'"));
@@ -240,65 +243,11 @@ fn the_read_buffer_grows_only_when_a_read_fills_it() {
     );
 }
 
-/// A socket with room for `room` bytes now and never more; it records what went out and
-/// whether writing was shut down.
-struct RoomFor {
-    room: usize,
-    seen: Arc<Mutex<(Vec<u8>, bool)>>,
-}
-
-impl Read for RoomFor {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(ErrorKind::WouldBlock.into())
-    }
-}
-
-impl io::Write for RoomFor {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len().min(self.room);
-        if n == 0 {
-            return Err(ErrorKind::WouldBlock.into());
-        }
-        self.room -= n;
-        self.seen.lock().unwrap().0.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Stream for RoomFor {
-    type Waker = NoWaker;
-
-    fn waker(&self) -> NoWaker {
-        NoWaker
-    }
-
-    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn set_write_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.seen.lock().unwrap().1 = true;
-        Ok(())
-    }
-
-    fn write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        io::Write::write(self, bytes)
-    }
-}
-
 /// The busy answer never waits: the line goes out if the socket takes it now, and writing is
 /// shut down; if the socket takes only part of it, the rest is given up, not "written".
 #[test]
 fn the_busy_answer_sends_what_fits_now_and_nothing_later() {
-    let clock = SharedClock(Mutex::new(ManualClock::new()));
+    let clock = new_clock();
     let running = || false;
     let cx = Context {
         shutting_down: &running,
@@ -311,13 +260,16 @@ fn the_busy_answer_sends_what_fits_now_and_nothing_later() {
         (1024, Ending::Closed, line, true),
         (5, Ending::WriteFailed, &line[..5], false),
     ] {
-        let seen = Arc::new(Mutex::new((Vec::new(), false)));
-        let stream = RoomFor {
+        // Says nothing, and has room for `room` bytes now and never more.
+        let stream = FakeClient {
+            keeps_quiet: true,
             room,
-            seen: seen.clone(),
+            writes_now: true,
+            ..FakeClient::new(&[], &clock)
         };
+        let seen = stream.seen.clone();
         let mut conn = Conn::busy(&config, clock.now().instant);
-        let ended = answer_without_waiting(stream, &mut conn, &clock, &cx);
+        let ended = answer_without_waiting(stream, &mut conn, &*clock, &cx);
         assert_eq!(ended, ending, "room for {room} bytes");
         assert_eq!(*seen.lock().unwrap(), (sent.to_vec(), shut_down));
     }
