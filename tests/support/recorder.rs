@@ -13,7 +13,8 @@ use many_clients::server::{Event, Observer};
 
 use super::wait::{SETTLE, lock};
 
-type PanicRule = Box<dyn Fn(&Event) -> bool + Send + Sync>;
+/// Which events a rule picks: the one to panic at (`panic_when`) or to hold (`hold_when`).
+type EventRule = Box<dyn Fn(&Event) -> bool + Send + Sync>;
 
 /// What the server did with a connection, as it reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +28,8 @@ pub enum Outcome {
 pub struct Recorder {
     seen: Mutex<Seen>,
     changed: Condvar,
-    panic_when: Mutex<Option<PanicRule>>,
-    hold_when: Mutex<Option<PanicRule>>,
+    panic_when: Mutex<Option<EventRule>>,
+    hold_when: Mutex<Option<EventRule>>,
 }
 
 /// Where the hold set by [`Recorder::hold_when`] stands.
