@@ -8,7 +8,7 @@
     python3 book/tools/gen_tables.py lin             # linearizability: costs (release and debug), hunts
     python3 book/tools/gen_tables.py tests           # test files: how many tests, how long
     python3 book/tools/gen_tables.py bench           # cargo bench: counters, servers, idle memory, plots
-    python3 book/tools/gen_tables.py paired          # paired rounds of the server bench, 3 runs
+    python3 book/tools/gen_tables.py paired          # paired rounds of the server bench, 5 runs
     python3 book/tools/gen_tables.py probe           # CPU per exchange, with and without the drain
     python3 book/tools/gen_tables.py tail            # events: where the slowest wait; listeners per loop or shared
     python3 book/tools/gen_tables.py c10k            # 10,000 idle clients: thread, events, tokio
@@ -427,14 +427,14 @@ def bench():
           note="Exchanges per second (greet: connections, echo: messages), criterion's median; "
                "then the ratios of those medians.")
     # The paired rounds at the end of `cargo bench` are left out here: `gen_tables.py paired`
-    # runs them on their own, three times, for the targets table.
+    # runs them on their own, five times, for the targets table.
     idle = section(out, "Resident memory per idle connection")
     write("idle-memory.md", idle or "(no idle-memory table in the output)", "bench",
           "cargo bench (benches/idle_memory.rs)",
           note="Resident memory (VmRSS) growth per idle connection, 5,000 idle clients.")
 
 
-def paired(runs=3):
+def paired(runs=5):
     """The targets, from SERVER_BENCH_PAIRED=9 runs of the server bench, one column per run."""
     per_target, latencies = {}, []
     for _ in range(runs):
