@@ -131,7 +131,6 @@ fn cpu_ticks(tids: &[u64]) -> u64 {
     tids.iter().map(|&t| thread_cpu_ticks(t)).sum()
 }
 
-/// A client socket made now, while descriptors are free, to be connected later.
 /// Connects each of `sockets` (made while descriptors were free) to `addr`, where it waits in
 /// the backlog, and sends `"{label} {i}\n"` on the `i`-th.
 fn into_backlog(
@@ -149,6 +148,7 @@ fn into_backlog(
     sockets.into_iter().enumerate().map(connect).collect()
 }
 
+/// A client socket made now, while descriptors are free, to be connected later.
 fn spare_socket() -> Socket {
     Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket")
 }
