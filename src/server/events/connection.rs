@@ -55,8 +55,9 @@ pub struct Connection {
     /// Readiness is edge-triggered: once the socket was reported readable, it
     /// stays so for us until a read says `WouldBlock` or comes back short.
     readable: bool,
-    /// The poll reported the client's end of input (a close or a reset): no
-    /// new event will come for it, so reading goes on until a read says so.
+    /// The input has an end to be read (the client closed or reset, or
+    /// shutdown shut our reading side): no new event will come for it, so
+    /// reading goes on until a read says so.
     input_end_seen: bool,
     /// Time the connection has spent with replies stuck in the queue, and
     /// since when it is stuck now: the wait clock's offset.
@@ -147,7 +148,8 @@ impl Connection {
         self.carry_out(now, shared)
     }
 
-    /// The poll reported that the client closed or reset its end.
+    /// The input has an end waiting to be read: the poll reported that the
+    /// client closed or reset its end, or shutdown shut our reading side.
     pub fn saw_input_end(&mut self) {
         self.input_end_seen = true;
     }
@@ -250,8 +252,11 @@ impl Connection {
         }
         // Errors mean the peer went away already; reading will tell.
         drop(self.stream.shutdown(Shutdown::Read));
-        // Reads now end at once with end-of-file; the loop comes back to read it.
+        // Reads now end at once with end-of-file; the loop comes back to read it. The end is
+        // ours, not the client's: no event need report it, so a short read of what was still
+        // buffered must not stop the reading before it (the short-read rule in `on_readable`).
         self.readable = true;
+        self.saw_input_end();
         Status::Open
     }
 

@@ -178,3 +178,28 @@ fn an_end_of_input_that_came_with_the_last_bytes_is_read_without_another_event()
     client.read_to_string(&mut reply).unwrap();
     assert!(reply.contains("Server got 'last words'"), "{reply:?}");
 }
+
+#[test]
+fn after_shutdown_reading_goes_on_past_a_short_read_to_the_end_it_made() {
+    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
+    let (server, mut client) = pair();
+    let (mut c, mut buf) = echo_connection(server);
+    // Bytes the loop has not read yet when shutdown comes.
+    client.write_all(b"unfinished").unwrap();
+    wait_buffered(c.stream(), 10);
+    assert_eq!(c.on_shutdown(SystemClock.now(), &shared), Status::Open);
+    // No poll here: the end of input is the server's own, and no event is needed to find it.
+    let mut reads = 0;
+    let ended = loop {
+        assert!(
+            c.wants_read(),
+            "reading stopped before the end, after {reads} reads"
+        );
+        reads += 1;
+        if let Status::Done(ending) = c.on_readable(&mut buf, 1, &SystemClock, &shared) {
+            break ending;
+        }
+        assert!(reads < 10, "no end after {reads} reads");
+    };
+    assert_eq!(ended, Ending::Closed);
+}
