@@ -35,7 +35,8 @@ THREAD_ROW = "a thread's start and end"
 
 def strace_counts(exe, server, mode, stress, load):
     """{syscall: (calls, errors)} of one server process, loaded with `load` or not at all."""
-    out = tempfile.mktemp(suffix=".strace")
+    with tempfile.NamedTemporaryFile(suffix=".strace", delete=False) as f:
+        out = f.name
     env = dict(os.environ, C10K_SERVER=server, C10K_MODE=mode, C10K_CLIENTS="500")
     proc = subprocess.Popen(["strace", "-f", "-c", "-o", out, exe], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

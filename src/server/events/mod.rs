@@ -64,6 +64,15 @@ impl Listeners {
             Mode::Echo => Listeners::PerLoop,
         }
     }
+
+    /// Connections a loop accepts in one go: many from a listener of its
+    /// own, one from a shared one (see [`event_loop::SHARED_ACCEPT_BUDGET`]).
+    fn accept_budget(self) -> usize {
+        match self {
+            Listeners::PerLoop => event_loop::ACCEPT_BUDGET,
+            Listeners::Shared => event_loop::SHARED_ACCEPT_BUDGET,
+        }
+    }
 }
 
 /// Sets the socket options a listener needs before `bind` for `listeners`.
@@ -140,14 +149,10 @@ impl Running {
         let mut threads = Vec::with_capacity(loops);
         for (i, (poll, listener)) in polls.into_iter().zip(listeners).enumerate() {
             let listener = mio::net::TcpListener::from_std(listener);
-            let budget = match how {
-                Listeners::PerLoop => event_loop::ACCEPT_BUDGET,
-                Listeners::Shared => event_loop::SHARED_ACCEPT_BUDGET,
-            };
             let event_loop = EventLoop::new(
                 poll,
                 listener,
-                budget,
+                how.accept_budget(),
                 shared.clone(),
                 control.clone(),
                 clock.clone(),
