@@ -449,6 +449,12 @@ impl Conn {
     }
 
     fn stop_writing_at(&mut self, now: Instant) {
+        if self.config.drain_timeout.is_zero() {
+            // No drain, so nothing for the shutdown to come before: `close` sends the same
+            // end of stream, and the shutdown would be one more system call per connection.
+            self.close();
+            return;
+        }
         self.lines.clear();
         self.actions.push_back(Action::ShutdownWrite);
         self.state = State::Draining {

@@ -101,14 +101,21 @@ fn draining_ends_at_the_drain_timeout() {
 }
 
 #[test]
-fn a_zero_drain_timeout_closes_at_the_next_timeout_call() {
+fn a_zero_drain_timeout_closes_at_once_without_shutting_down_first() {
     let mut h = Harness::new(ConnConfig {
         drain_timeout: Duration::ZERO,
         ..ConnConfig::new(Mode::Greet)
     });
-    h.data(b"hi");
-    assert_eq!(h.conn.poll_timeout(), Some(h.at(Duration::ZERO)));
-    assert_eq!(h.wait(Duration::ZERO), vec![Action::Close]);
+    assert_eq!(
+        h.data(b"hi"),
+        vec![
+            Action::Report(Report::Greeting(b"hi".to_vec())),
+            send("Hello Client 7, server received your message!"),
+            Action::Close,
+        ]
+    );
+    assert_eq!(h.conn.state(), State::Closed);
+    assert_eq!(h.conn.poll_timeout(), None);
 }
 
 #[test]
