@@ -58,7 +58,15 @@ mod c10k {
         let mut tokio = None;
         let addr = match server {
             "tokio" => {
-                let server = tokio_server::start(mode == Mode::Echo).expect("start tokio");
+                // `C10K_DRAIN=1`: tokio with PROTOCOL.md's graceful close (`benches/server_cpu.py`).
+                let graceful = std::env::var("C10K_DRAIN").is_ok_and(|v| v == "1");
+                let echo = mode == Mode::Echo;
+                let server = if graceful {
+                    tokio_server::start_with(echo, true)
+                } else {
+                    tokio_server::start(echo)
+                }
+                .expect("start tokio");
                 let addr = server.addr;
                 tokio = Some(server);
                 addr
@@ -67,6 +75,11 @@ mod c10k {
                 let mut config = ServerConfig::new(mode);
                 config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
                 config.max_connections = clients + 64;
+                // `C10K_DRAIN=0`: no drain, so no graceful close (`benches/server_cpu.py`
+                // measures what the protocol's close costs; tokio's baseline has none).
+                if std::env::var("C10K_DRAIN").is_ok_and(|v| v == "0") {
+                    config.drain_timeout = Duration::ZERO;
+                }
                 config.engine = if engine == "events" {
                     Engine::Events {
                         loops: Engine::per_core(),

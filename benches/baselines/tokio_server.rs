@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -25,6 +26,13 @@ impl Drop for TokioServer {
 }
 
 pub fn start(echo: bool) -> io::Result<TokioServer> {
+    start_with(echo, false)
+}
+
+/// The same, and with `graceful_close` a greet connection closes as PROTOCOL.md says ours must:
+/// shut down writing, then read the client's input away until its end or for at most 1 s.
+/// Not the baseline: `benches/server_cpu.py` uses it to price that close on tokio too.
+pub fn start_with(echo: bool, graceful_close: bool) -> io::Result<TokioServer> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -39,7 +47,7 @@ pub fn start(echo: bool) -> io::Result<TokioServer> {
                 if echo {
                     echo_lines(stream).await
                 } else {
-                    greet(stream, id).await
+                    greet(stream, id, graceful_close).await
                 }
             });
         }
@@ -50,11 +58,15 @@ pub fn start(echo: bool) -> io::Result<TokioServer> {
     })
 }
 
-async fn greet(mut stream: TcpStream, id: u64) {
+async fn greet(mut stream: TcpStream, id: u64, graceful_close: bool) {
     let mut buf = [0; 1024];
     if let Ok(1..) = stream.read(&mut buf).await {
         let reply = format!("Hello Client {id}, server received your message!");
-        let _ = stream.write_all(reply.as_bytes()).await;
+        if stream.write_all(reply.as_bytes()).await.is_ok() && graceful_close {
+            let _ = stream.shutdown().await;
+            let drain = async { while let Ok(1..) = stream.read(&mut buf).await {} };
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+        }
     }
 }
 

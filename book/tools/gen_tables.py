@@ -13,6 +13,7 @@
     python3 book/tools/gen_tables.py tail            # events: where the slowest wait; listeners per loop or shared
     python3 book/tools/gen_tables.py c10k            # 10,000 idle clients: thread, events, tokio
     python3 book/tools/gen_tables.py syscalls        # system calls per exchange (needs strace)
+    python3 book/tools/gen_tables.py cpu             # server CPU per exchange; the graceful close priced
     python3 book/tools/gen_tables.py seed            # the Python seed server under the stress client
     python3 book/tools/gen_tables.py demo            # the demo's timeline, text and SVG, one run
     python3 book/tools/gen_tables.py shutdown        # chapter 10's real run: Ctrl-C with a client
@@ -569,6 +570,20 @@ def syscalls():
                "In brackets: calls that failed (`EAGAIN`).")
 
 
+def server_cpu():
+    """Chapter 12: each server's own CPU time per exchange, and what PROTOCOL.md's graceful
+    close costs on both event loops (benches/server_cpu.py)."""
+    built = run(["cargo", "bench", "--bench", "c10k", "--no-run"])
+    exe = re.search(r"Executable benches/c10k\.rs \((.+?)\)", built).group(1)
+    run(["cargo", "build", "--release", "--example", "stress_client"])
+    out = run(["python3", "benches/server_cpu.py", "--exe", exe, "--rounds", "11"], timeout=3600)
+    write("server-cpu.md", out, "cpu", "python3 benches/server_cpu.py --rounds 11",
+          note="Each server in its own process, a fresh one per run; CPU: the server process's "
+               "user + system time over the load (`/proc/PID/stat`), per greet connection or "
+               "echo line. Greet: 20 clients × 1,000 connections and 100 × 200; echo: 100 "
+               "clients × 500 lines.")
+
+
 # ---------------------------------------------------------------------------------------------
 # The Python seed, the demo, and chapter 10's run
 
@@ -657,6 +672,7 @@ def main(argv):
         "probe": probe,
         "c10k": c10k,
         "syscalls": syscalls,
+        "cpu": server_cpu,
         "tail": tail,
         "seed": seed,
         "demo": demo,
@@ -667,7 +683,7 @@ def main(argv):
     }
     if what == "all":
         for job in ["tests", "demo", "shutdown", "loom", "loom-bounds", "shuttle", "lin", "seed",
-                    "bench", "paired", "probe", "tail", "c10k", "syscalls"]:
+                    "bench", "paired", "probe", "tail", "c10k", "syscalls", "cpu"]:
             jobs[job]() if job != "loom-bounds" else loom_bounds(False)
         return 0
     if what not in jobs:
