@@ -244,6 +244,10 @@ impl Model {
     }
 
     fn stop_writing(&mut self) {
+        if self.drain_ms == 0 {
+            // No drain: nothing for a shutdown to come before.
+            return self.close();
+        }
         self.expected.push(Action::ShutdownWrite);
         self.line.clear();
         self.phase = Phase::Draining {
