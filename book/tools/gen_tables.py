@@ -575,8 +575,8 @@ def server_cpu():
     built = run(["cargo", "bench", "--bench", "c10k", "--no-run"])
     exe = re.search(r"Executable benches/c10k\.rs \((.+?)\)", built).group(1)
     run(["cargo", "build", "--release", "--example", "stress_client"])
-    out = run(["python3", "benches/server_cpu.py", "--exe", exe, "--rounds", "11"], timeout=3600)
-    write("server-cpu.md", out, "cpu", "python3 benches/server_cpu.py --rounds 11",
+    out = run(["python3", "benches/server_cpu.py", "--exe", exe, "--rounds", "15"], timeout=3600)
+    write("server-cpu.md", out, "cpu", "python3 benches/server_cpu.py --rounds 15",
           note="Each server in its own process, a fresh one per run; CPU: the server process's "
                "user + system time over the load (`/proc/PID/stat`), per greet connection or "
                "echo line. Greet: 20 clients × 1,000 connections and 100 × 200; echo: 100 "
