@@ -19,11 +19,10 @@ tokio, and the table gives the median over the rounds (and the smallest and larg
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
+
+import c10k_child
 
 # Name: (C10K_SERVER, extra environment). The last is the baseline of every ratio.
 SERVERS = {
@@ -51,29 +50,12 @@ def cpu_seconds(pid):
 
 def one_run(exe, stress, server, extra, mode, clients, messages):
     """(exchanges per second, server CPU microseconds per exchange) of one fresh server."""
-    env = dict(os.environ, C10K_SERVER=server, C10K_MODE=mode, C10K_CLIENTS="500", **extra)
-    proc = subprocess.Popen([exe], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        line = proc.stdout.readline()
-        port = line.strip().removeprefix("port ")
-        if not port.isdigit():
-            sys.exit(f"server_cpu.py: {server}: no port in {line!r}")
+    with c10k_child.serving([exe], server, mode, extra) as (proc, port):
         before = cpu_seconds(proc.pid)
-        report = subprocess.run(
-            [stress, "--addr", f"127.0.0.1:{port}", "--mode", mode, "--clients", str(clients),
-             "--messages", str(messages), "--json"],
-            stdout=subprocess.PIPE, text=True, check=True, timeout=300)
+        summary = c10k_child.load(stress, port, mode, clients, messages)
         spent = cpu_seconds(proc.pid) - before
-    finally:
-        proc.stdin.close()  # the child holds until its stdin closes
-        proc.wait(timeout=60)
-    summary = json.loads(report.stdout.strip().splitlines()[-1])
-    if summary["failed"]:
-        sys.exit(f"server_cpu.py: {server} {mode}: {summary['failed']} clients failed")
-    exchanges = clients * messages
     rate = summary["conn_per_s"] if mode == "greet" else summary["msg_per_s"]
-    return rate, spent / exchanges * 1e6
+    return rate, spent / (clients * messages) * 1e6
 
 
 def spread(values):

@@ -14,12 +14,11 @@ line), failed ones (mostly `EAGAIN`) in brackets. Needs `strace`. Loopback only,
 """
 
 import argparse
-import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
+
+import c10k_child
 
 SERVERS = ["thread", "events", "tokio"]
 # MODE: (clients, messages): greet makes clients x messages connections; echo sends that many lines.
@@ -37,26 +36,9 @@ def strace_counts(exe, server, mode, stress, load):
     """{syscall: (calls, errors)} of one server process, loaded with `load` or not at all."""
     with tempfile.NamedTemporaryFile(suffix=".strace", delete=False) as f:
         out = f.name
-    env = dict(os.environ, C10K_SERVER=server, C10K_MODE=mode, C10K_CLIENTS="500")
-    proc = subprocess.Popen(["strace", "-f", "-c", "-o", out, exe], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        port = line.strip().removeprefix("port ")
-        if not port.isdigit():
-            sys.exit(f"syscalls.py: {server} {mode}: no port in {line!r}")
+    with c10k_child.serving(["strace", "-f", "-c", "-o", out, exe], server, mode) as (_, port):
         if load:
-            clients, messages = load
-            report = subprocess.run(
-                [stress, "--addr", f"127.0.0.1:{port}", "--mode", mode, "--clients", str(clients),
-                 "--messages", str(messages), "--json"],
-                stdout=subprocess.PIPE, text=True, check=True, timeout=300)
-            summary = json.loads(report.stdout.strip().splitlines()[-1])
-            if summary["failed"]:
-                sys.exit(f"syscalls.py: {server} {mode}: {summary['failed']} clients failed")
-    finally:
-        proc.stdin.close()  # the child holds until its stdin closes
-        proc.wait(timeout=60)
+            c10k_child.load(stress, port, mode, *load)
     counts = {}
     with open(out) as f:
         for row in f:

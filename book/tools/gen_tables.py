@@ -557,11 +557,17 @@ def c10k():
                "while holding them idle.")
 
 
+def c10k_child():
+    """Builds the C10K bench (whose binary is also the server child the scripts in benches/
+    start) and the stress client; returns the bench binary's path."""
+    built = run(["cargo", "bench", "--bench", "c10k", "--no-run"])
+    run(["cargo", "build", "--release", "--example", "stress_client"])
+    return re.search(r"Executable benches/c10k\.rs \((.+?)\)", built).group(1)
+
+
 def syscalls():
     """Chapter 12: what each server asks of the kernel per exchange (benches/syscalls.py)."""
-    built = run(["cargo", "bench", "--bench", "c10k", "--no-run"])
-    exe = re.search(r"Executable benches/c10k\.rs \((.+?)\)", built).group(1)
-    run(["cargo", "build", "--release", "--example", "stress_client"])
+    exe = c10k_child()
     out = run(["python3", "benches/syscalls.py", "--exe", exe], timeout=600)
     write("syscalls.md", out, "syscalls", "python3 benches/syscalls.py (strace -f -c)",
           note="Each server in its own process under `strace -f -c`, minus the same server "
@@ -572,9 +578,7 @@ def syscalls():
 def server_cpu():
     """Chapter 12: each server's own CPU time per exchange, and what PROTOCOL.md's graceful
     close costs on both event loops (benches/server_cpu.py)."""
-    built = run(["cargo", "bench", "--bench", "c10k", "--no-run"])
-    exe = re.search(r"Executable benches/c10k\.rs \((.+?)\)", built).group(1)
-    run(["cargo", "build", "--release", "--example", "stress_client"])
+    exe = c10k_child()
     out = run(["python3", "benches/server_cpu.py", "--exe", exe, "--rounds", "15"], timeout=3600)
     write("server-cpu.md", out, "cpu", "python3 benches/server_cpu.py --rounds 15",
           note="Each server in its own process, a fresh one per run; CPU: the server process's "
