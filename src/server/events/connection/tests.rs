@@ -29,13 +29,20 @@ fn pair() -> (TcpStream, StdStream) {
     (TcpStream::from_std(server), client)
 }
 
+/// An echo connection over `pair()`, and the read buffer a loop would lend it.
+fn echo_connection(server: TcpStream) -> (Connection, Vec<u8>) {
+    let now = SystemClock.now().instant;
+    let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, now);
+    let c = Connection::new(server, conn, None, Span::none(), now);
+    (c, vec![0; ECHO_READ_LEN])
+}
+
 #[test]
 fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
     let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
     let clock = SystemClock;
     let (server, mut client) = pair();
-    let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, clock.now().instant);
-    let mut c = Connection::new(server, conn, None, Span::none(), clock.now().instant);
+    let (mut c, mut buf) = echo_connection(server);
     // Lines whose echoes overflow the tiny send buffer at once, more than the bound in all.
     let lines = 8;
     for i in 0..lines {
@@ -43,7 +50,6 @@ fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
             .write_all(format!("{i} {}\n", "x".repeat(30_000)).as_bytes())
             .unwrap();
     }
-    let mut buf = vec![0; ECHO_READ_LEN];
     let deadline = Instant::now() + Duration::from_secs(10);
     while !c.paused {
         assert!(
@@ -79,14 +85,6 @@ fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
         assert_eq!(c.on_writable(&clock, &shared), Status::Open);
     }
     assert!(c.out.has_room_to_read(), "resumed at {}", c.out.len());
-}
-
-/// An echo connection over `pair()`, and the read buffer a loop would lend it.
-fn echo_connection(server: TcpStream) -> (Connection, Vec<u8>) {
-    let now = SystemClock.now().instant;
-    let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, now);
-    let c = Connection::new(server, conn, None, Span::none(), now);
-    (c, vec![0; ECHO_READ_LEN])
 }
 
 /// Polls until the server's socket holds `len` bytes of input.
