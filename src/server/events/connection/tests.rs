@@ -29,62 +29,85 @@ fn pair() -> (TcpStream, StdStream) {
     (TcpStream::from_std(server), client)
 }
 
-/// An echo connection over `pair()`, and the read buffer a loop would lend it.
-fn echo_connection(server: TcpStream) -> (Connection, Vec<u8>) {
-    let now = SystemClock.now().instant;
-    let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, now);
-    let c = Connection::new(server, conn, None, Span::none(), now);
-    (c, vec![0; ECHO_READ_LEN])
+/// An echo connection over `pair()` as a loop holds it, with what the loop lends it (the read
+/// buffer, the server's core), and the client's end.
+struct Echo {
+    c: Connection,
+    buf: Vec<u8>,
+    shared: Shared<Std>,
+    client: StdStream,
+}
+
+impl Echo {
+    fn new() -> Echo {
+        let (server, client) = pair();
+        let now = SystemClock.now().instant;
+        let conn = Conn::new(&ConnConfig::new(Mode::Echo), 1, now);
+        Echo {
+            c: Connection::new(server, conn, None, Span::none(), now),
+            buf: vec![0; ECHO_READ_LEN],
+            shared: ServerConfig::new(Mode::Echo).shared::<Std>(),
+            client,
+        }
+    }
+
+    /// One read, as a turn of the loop makes it.
+    fn read(&mut self) -> Status {
+        self.c
+            .on_readable(&mut self.buf, 1, &SystemClock, &self.shared)
+    }
+
+    /// The socket reported writable.
+    fn writable(&mut self) -> Status {
+        self.c.on_writable(&SystemClock, &self.shared)
+    }
 }
 
 #[test]
 fn reading_stops_past_the_bound_and_resumes_only_at_half_of_it() {
-    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
-    let clock = SystemClock;
-    let (server, mut client) = pair();
-    let (mut c, mut buf) = echo_connection(server);
+    let mut e = Echo::new();
     // Lines whose echoes overflow the tiny send buffer at once, more than the bound in all.
     let lines = 8;
     for i in 0..lines {
-        client
+        e.client
             .write_all(format!("{i} {}\n", "x".repeat(30_000)).as_bytes())
             .unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !c.paused {
+    while !e.c.paused {
         assert!(
             Instant::now() < deadline,
             "never paused: {} queued",
-            c.out.len()
+            e.c.out.len()
         );
-        assert_eq!(c.on_readable(&mut buf, 1, &clock, &shared), Status::Open);
+        assert_eq!(e.read(), Status::Open);
     }
-    assert!(c.out.is_over_limit());
+    assert!(e.c.out.is_over_limit());
     // The client takes a little: the queue shrinks, but stays over half the bound, and the
     // connection must not read yet.
     let mut got = vec![0; 8192];
     let mut taken = 0;
-    while c.out.len() > OUT_LIMIT / 2 + 8192 && taken < 64 * 1024 {
-        taken += client.read(&mut got).unwrap();
-        assert_eq!(c.on_writable(&clock, &shared), Status::Open);
+    while e.c.out.len() > OUT_LIMIT / 2 + 8192 && taken < 64 * 1024 {
+        taken += e.client.read(&mut got).unwrap();
+        assert_eq!(e.writable(), Status::Open);
         assert!(
-            c.paused || c.out.has_room_to_read(),
+            e.c.paused || e.c.out.has_room_to_read(),
             "resumed at {}",
-            c.out.len()
+            e.c.out.len()
         );
     }
-    assert!(taken > 0 && c.paused, "still paused over half the bound");
+    assert!(taken > 0 && e.c.paused, "still paused over half the bound");
     // The client reads on: once half the bound is left, reading resumes.
-    while c.paused {
+    while e.c.paused {
         assert!(
             Instant::now() < deadline,
             "never resumed: {} queued",
-            c.out.len()
+            e.c.out.len()
         );
-        let _ = client.read(&mut got).unwrap();
-        assert_eq!(c.on_writable(&clock, &shared), Status::Open);
+        let _ = e.client.read(&mut got).unwrap();
+        assert_eq!(e.writable(), Status::Open);
     }
-    assert!(c.out.has_room_to_read(), "resumed at {}", c.out.len());
+    assert!(e.c.out.has_room_to_read(), "resumed at {}", e.c.out.len());
 }
 
 /// Polls until the server's socket holds `len` bytes of input.
@@ -99,48 +122,35 @@ fn wait_buffered(server: &TcpStream, len: usize) {
 
 #[test]
 fn a_read_that_comes_back_short_has_emptied_the_socket_and_a_full_one_has_not() {
-    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
-    let (server, mut client) = pair();
-    let (mut c, mut buf) = echo_connection(server);
-    client.write_all(b"hi\n").unwrap();
-    wait_buffered(c.stream(), 3);
-    assert_eq!(
-        c.on_readable(&mut buf, 1, &SystemClock, &shared),
-        Status::Open
-    );
+    let mut e = Echo::new();
+    e.client.write_all(b"hi\n").unwrap();
+    wait_buffered(e.c.stream(), 3);
+    assert_eq!(e.read(), Status::Open);
     assert!(
-        !c.wants_read(),
+        !e.c.wants_read(),
         "a short read leaves nothing: wait for the next event"
     );
     // More than one read takes: the first read fills what it offered, and there is more.
     let long = vec![b'x'; ECHO_READ_LEN + 100];
-    client.write_all(&long).unwrap();
-    wait_buffered(c.stream(), long.len());
-    assert_eq!(
-        c.on_readable(&mut buf, 1, &SystemClock, &shared),
-        Status::Open
-    );
-    assert!(c.wants_read(), "a full read may have left more behind");
-    assert_eq!(
-        c.on_readable(&mut buf, 1, &SystemClock, &shared),
-        Status::Open
-    );
-    assert!(!c.wants_read(), "the last 100 bytes came back short");
+    e.client.write_all(&long).unwrap();
+    wait_buffered(e.c.stream(), long.len());
+    assert_eq!(e.read(), Status::Open);
+    assert!(e.c.wants_read(), "a full read may have left more behind");
+    assert_eq!(e.read(), Status::Open);
+    assert!(!e.c.wants_read(), "the last 100 bytes came back short");
 }
 
 #[test]
 fn an_end_of_input_that_came_with_the_last_bytes_is_read_without_another_event() {
-    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
-    let (server, mut client) = pair();
-    let (mut c, mut buf) = echo_connection(server);
+    let mut e = Echo::new();
     let mut poll = mio::Poll::new().unwrap();
     let token = mio::Token(7);
     poll.registry()
-        .register(c.stream(), token, mio::Interest::READABLE)
+        .register(e.c.stream(), token, mio::Interest::READABLE)
         .unwrap();
     // The bytes and the end arrive before the server looks: one event says both.
-    client.write_all(b"last words").unwrap();
-    client.shutdown(std::net::Shutdown::Write).unwrap();
+    e.client.write_all(b"last words").unwrap();
+    e.client.shutdown(std::net::Shutdown::Write).unwrap();
     let mut events = mio::Events::with_capacity(8);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -157,44 +167,36 @@ fn an_end_of_input_that_came_with_the_last_bytes_is_read_without_another_event()
             "the end of input was never reported"
         );
     }
-    c.saw_input_end();
-    assert_eq!(
-        c.on_readable(&mut buf, 1, &SystemClock, &shared),
-        Status::Open
-    );
+    e.c.saw_input_end();
+    assert_eq!(e.read(), Status::Open);
     assert!(
-        c.wants_read(),
+        e.c.wants_read(),
         "the read came back short, but the end behind it raises no new event"
     );
     // The end of input: the unfinished line is answered, then the connection closes.
-    assert_eq!(
-        c.on_readable(&mut buf, 1, &SystemClock, &shared),
-        Status::Done(Ending::Closed)
-    );
-    drop(c); // what the loop does with a connection that is done
+    assert_eq!(e.read(), Status::Done(Ending::Closed));
+    drop(e.c); // what the loop does with a connection that is done
     let mut reply = String::new();
-    client.read_to_string(&mut reply).unwrap();
+    e.client.read_to_string(&mut reply).unwrap();
     assert!(reply.contains("Server got 'last words'"), "{reply:?}");
 }
 
 #[test]
 fn after_shutdown_reading_goes_on_past_a_short_read_to_the_end_it_made() {
-    let shared = ServerConfig::new(Mode::Echo).shared::<Std>();
-    let (server, mut client) = pair();
-    let (mut c, mut buf) = echo_connection(server);
+    let mut e = Echo::new();
     // Bytes the loop has not read yet when shutdown comes.
-    client.write_all(b"unfinished").unwrap();
-    wait_buffered(c.stream(), 10);
-    assert_eq!(c.on_shutdown(SystemClock.now(), &shared), Status::Open);
+    e.client.write_all(b"unfinished").unwrap();
+    wait_buffered(e.c.stream(), 10);
+    assert_eq!(e.c.on_shutdown(SystemClock.now(), &e.shared), Status::Open);
     // No poll here: the end of input is the server's own, and no event is needed to find it.
     let mut reads = 0;
     let ended = loop {
         assert!(
-            c.wants_read(),
+            e.c.wants_read(),
             "reading stopped before the end, after {reads} reads"
         );
         reads += 1;
-        if let Status::Done(ending) = c.on_readable(&mut buf, 1, &SystemClock, &shared) {
+        if let Status::Done(ending) = e.read() {
             break ending;
         }
         assert!(reads < 10, "no end after {reads} reads");
